@@ -1,0 +1,77 @@
+package io.lorica.api.engine;
+
+import io.lorica.api.TensorData;
+import io.lorica.api.adapter.LayerGeometry;
+import io.lorica.api.adapter.LoraAdapter;
+import io.lorica.api.policy.EffectiveScales;
+
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Set;
+
+import org.osgi.annotation.versioning.ProviderType;
+
+/**
+ * One opened ONNX model (its ONNX Runtime session(s), the parsed graph and the index from Diffusers module paths to
+ * weight initializers), owned by whoever opened it. Thread-safe: runs may overlap.
+ */
+@ProviderType
+public interface ModelHandle extends AutoCloseable {
+
+    /** The role it was opened for. */
+    ModelRole role();
+
+    /** The ONNX file. */
+    Path modelFile();
+
+    /** The graph's input names. */
+    Set<String> inputNames();
+
+    /** The graph's output names. */
+    Set<String> outputNames();
+
+    /**
+     * The layers LoRA can target in this graph: Diffusers module path -> geometry, in graph order; empty for roles
+     * without a component. The source of the {@link io.lorica.api.format.ModuleCatalog} adapters are converted against.
+     */
+    Map<String, LayerGeometry> loraTargets();
+
+    /**
+     * Prepares LoRA for this model: for this model's component, every module in {@code scales} with the adapters
+     * acting there.
+     *
+     * @param adapters the adapters named in {@code scales}, by name
+     * @throws IllegalArgumentException when an adapter named in {@code scales} is missing from {@code adapters}, a
+     *                                  module is not a LoRA target of this graph or does not fit its geometry, the
+     *                                  role has no component but {@code scales} is not empty for it, or
+     *                                  {@code DYNAMIC} mode meets a DoRA or full-delta module
+     * @throws IllegalStateException    when the engine fails (e.g. building a fused session), with the cause
+     */
+    LoraBinding bind(LoraMode mode, EffectiveScales scales, Map<String, LoraAdapter> adapters);
+
+    /** A binding with no adapters: the pristine base model. Closing it is a no-op. */
+    LoraBinding base();
+
+    /**
+     * Runs the model.
+     *
+     * @param inputs  every graph input by name
+     * @param binding a binding made by this handle
+     * @return every graph output by name, copied out of native memory
+     * @throws IllegalArgumentException naming the input when one is missing, unknown or of the wrong type or shape, or
+     *                                  when the binding belongs to another handle
+     * @throws IllegalStateException    when the binding or handle is closed or ONNX Runtime fails, with the cause
+     */
+    Map<String, TensorData> run(Map<String, TensorData> inputs, LoraBinding binding);
+
+    /** {@code run(inputs, base())}. */
+    default Map<String, TensorData> run(Map<String, TensorData> inputs) {
+        return run(inputs, base());
+    }
+
+    /**
+     * Closes the sessions once in-flight runs have finished; later calls throw IllegalStateException. Idempotent.
+     */
+    @Override
+    void close();
+}
