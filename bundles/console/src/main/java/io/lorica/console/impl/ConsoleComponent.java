@@ -64,8 +64,11 @@ public final class ConsoleComponent {
     void modified(Map<String, Object> properties) {
         String next = path(properties);
         if (!next.equals(path)) {
+            // a fresh registration rather than setProperties: Pax Web 8 keeps the old URL patterns of a servlet whose
+            // service properties change
+            registration.unregister();
             path = next;
-            registration.setProperties(servletProperties(next));
+            registration = context.registerService(Servlet.class, new ConsoleServlet(this::status), servletProperties(next));
             LOG.info("Lorica console moved to {}/", next);
         }
     }
