@@ -1,7 +1,7 @@
 package io.lorica.api.adapter;
 
 /**
- * The shape of a LoRA target layer, which fixes the shapes its LoRA tensors must have (lora-semantics 4.1, 4.2):
+ * The shape of a LoRA target layer, which fixes the shapes its LoRA tensors must have:
  * for rank {@code r}, A is {@code [r, in]} (conv: {@code [r, in, kh, kw]}, applied with the layer's stride and
  * padding) and B is {@code [out, r]} (conv: {@code [out, r, 1, 1]}).
  *

@@ -13,7 +13,7 @@ import java.util.regex.Pattern;
  * The LoRA weights of one adapter for one target layer, in canonical (PEFT) form. The layer's delta is
  * {@code ΔW = B·A} (conv: {@code ΔW[o,i,y,x] = Σ_k B[o,k] A[k,i,y,x]}) and it acts with
  * {@code s = scale() · w(layer) · c}, where {@code w} is the {@code set_adapters} weight and {@code c} the per-call
- * scale (lora-semantics 4.1-4.3).
+ * scale.
  *
  * <p>A module whose delta cannot be factored (LyCORIS full/LoHa/LoKr, rebuilt by their format) is a <em>full-delta</em>
  * module: rank 0, empty A {@code [0, in(, kh, kw)]} and B {@code [out, 0(, 1, 1)]} (so {@code B·A} is the zero matrix)
@@ -27,7 +27,7 @@ import java.util.regex.Pattern;
  * @param rank       {@code r}: rows of A and columns of B; 0 only for a full-delta module
  * @param alpha      the LoRA alpha. <strong>Deliberate deviation from Diffusers</strong>: an alpha that is missing
  *                   (pass 0) or 0 means {@code alpha = rank}, as kohya defines it; Diffusers would use 0 literally and
- *                   disable the module (lora-semantics 4.3). The constructor stores the resolved value
+ *                   disable the module. The constructor stores the resolved value
  * @param a          LoRA A (PEFT {@code lora_A.weight}, kohya {@code lora_down.weight}): {@code [r, in]} or
  *                   {@code [r, in, kh, kw]}, floating point
  * @param b          LoRA B (PEFT {@code lora_B.weight}, kohya {@code lora_up.weight}): {@code [out, r]} or
@@ -133,7 +133,7 @@ public record LoraModule(Component component, String modulePath, LayerGeometry g
                 Optional.empty(), Optional.of(delta));
     }
 
-    /** The intrinsic scale {@code alpha / rank} ({@code s0} in lora-semantics); 1 for a full-delta module. */
+    /** The intrinsic scale {@code alpha / rank}; 1 for a full-delta module. */
     public float scale() {
         return rank == 0 ? 1f : alpha / rank;
     }

@@ -5,7 +5,7 @@ import io.lorica.api.ModelFamily;
 /**
  * What a format needs to know about the model it converts for.
  *
- * @param family  the target model family (e.g. selects SDXL's LDM block renaming, lora-semantics 5.4)
+ * @param family  the target model family (e.g. selects SDXL's LDM block renaming)
  * @param catalog the target model's real LoRA-able modules, to resolve ambiguous names such as kohya's
  *                underscore-flattened paths and to read layer geometry; its family must be {@code family}
  */

@@ -11,7 +11,7 @@ import org.osgi.annotation.versioning.ProviderType;
 
 /**
  * The LoRA-able layers (Linear and Conv2d) of a concrete model, by component and Diffusers module path, with their
- * geometry: e.g. 282 UNet modules for SD 1.5, 794 for SDXL (lora-semantics 6). Built by the engine from the ONNX
+ * geometry: e.g. 282 UNet modules for SD 1.5, 794 for SDXL. Built by the engine from the ONNX
  * graphs, or from a built-in table; {@link #of} wraps a plain map.
  */
 @ProviderType

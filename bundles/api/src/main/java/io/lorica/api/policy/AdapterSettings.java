@@ -16,7 +16,7 @@ import java.util.Optional;
  * a request may carry its own.
  *
  * <p>Deviation from Diffusers, by design: the call scale is applied functionally ({@code alpha/r · w · c}), so a call
- * scale of 0 never wipes the weights (lora-semantics 2.12) and nothing is sticky between calls (2.13).
+ * scale of 0 never wipes the weights and nothing is sticky between calls (Diffusers keeps the last call scale in a sticky property).
  *
  * @param adapters  active adapter name -> weight, in activation order (kept)
  * @param callScale Diffusers' per-call {@code scale}, finite; 1.0 by default

@@ -14,8 +14,7 @@ import java.util.regex.Pattern;
 import org.osgi.annotation.versioning.ProviderType;
 
 /**
- * The weight of one adapter in {@code set_adapters(adapter_names, adapter_weights)}, following Diffusers' grammar
- * (lora-semantics 3.1):
+ * The weight of one adapter in {@code set_adapters(adapter_names, adapter_weights)}, following Diffusers' grammar:
  *
  * <pre>
  * weight      := number | null (= 1.0) | componentDict
@@ -55,7 +54,7 @@ public sealed interface AdapterWeight permits AdapterWeight.Uniform, AdapterWeig
 
     /**
      * A component dict: a weight per component; a component left out gets 1.0 (as in Diffusers, not "unchanged").
-     * Unlike Diffusers, one dict shared by several adapters applies to each of them (lora-semantics 2.4 QUIRK).
+     * Unlike Diffusers, one dict shared by several adapters applies to each of them.
      *
      * @param weights component -> weight; only {@link Component#UNET} may have {@link UnetBlocks}
      */

@@ -14,7 +14,7 @@ import java.util.Set;
 
 /**
  * The resolved multiplier of every adapter on every target layer for one generation: per component, per Diffusers
- * module path, per adapter name, {@code s = alpha/r · w(layer) · callScale} (lora-semantics 1, 3.4, 4.1). The engine
+ * module path, per adapter name, {@code s = alpha/r · w(layer) · callScale}. The engine
  * applies {@code s · B·A} for each entry; a layer or adapter that is absent contributes nothing. Immutable.
  *
  * @param scales component -> module path -> adapter name -> scale (finite); adapter order within a module is

@@ -18,7 +18,7 @@ public interface ScalePolicy {
     /**
      * The scale of every active adapter on every layer it targets: {@code module.scale() · w(layer) · callScale},
      * with {@code w} from the adapter's {@link AdapterWeight} expanded for {@code family}'s UNet blocks and assigned
-     * to layers as Diffusers does (lora-semantics 3.3, 3.4), and these documented deviations: layers outside every
+     * to layers as Diffusers does, and these documented deviations: layers outside every
      * block ({@code conv_in}, {@code time_embedding.*}, ...) get 1.0 instead of crashing; {@code block_<i>} keys of
      * blocks without attention are rejected instead of ignored. Disabled or empty settings give
      * {@link EffectiveScales#empty()}.

@@ -15,7 +15,7 @@ import org.osgi.annotation.versioning.ProviderType;
 
 /**
  * The LoRA adapters of one pipeline instance, with Diffusers' pipeline-level operations under their Diffusers names
- * (lora-semantics 2). Thread-safe. Every operation is atomic: on failure it throws and leaves the registry unchanged.
+ *. Thread-safe. Every operation is atomic: on failure it throws and leaves the registry unchanged.
  * The default settings are an immutable {@link AdapterSettings} snapshot replaced atomically; a generation reads it
  * once (or uses its request's own), so changes never affect a generation already running.
  *
@@ -100,7 +100,7 @@ public interface AdapterRegistry {
 
     /**
      * {@code delete_adapters(adapter_names)}: frees the adapters; unknown names are ignored, as in Diffusers. A fused
-     * adapter is unfused first (Diffusers would leave its delta in the weights, lora-semantics 2.6), and deleted
+     * adapter is unfused first (Diffusers would leave its delta in the weights), and deleted
      * adapters leave the active set; the remaining active ones stay active.
      */
     void deleteAdapters(List<String> names);

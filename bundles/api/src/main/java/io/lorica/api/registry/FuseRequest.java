@@ -17,7 +17,7 @@ import java.util.Set;
  *
  * <p>Lorica fuses from the pristine base weights in fp32, {@code W' = W + Σ_a loraScale · s_a · ΔW_a}, and deviates
  * from Diffusers by design: {@code loraScale} is not left behind in the adapters' scalings, a safe-fusing failure
- * commits nothing, and active adapters not fused keep applying (lora-semantics 2.8, 4.6).
+ * commits nothing, and active adapters not fused keep applying.
  *
  * @param components  the components to fuse into; not empty (Diffusers: "`components` cannot be an empty list.")
  * @param loraScale   Diffusers' {@code lora_scale}, a finite multiplier of every fused adapter's scale
