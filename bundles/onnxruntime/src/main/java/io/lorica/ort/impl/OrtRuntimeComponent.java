@@ -48,6 +48,8 @@ public final class OrtRuntimeComponent {
 
     /** System property ONNX Runtime reads its native folder from. */
     static final String NATIVE_PATH_PROPERTY = "onnxruntime.native.path";
+    /** System property recording the folder this bundle set, to tell it from one the user set. */
+    static final String INSTALLED_PATH_PROPERTY = "lorica.onnxruntime.natives.installed";
 
     private static final Logger LOG = LoggerFactory.getLogger(OrtRuntimeComponent.class);
 
@@ -191,7 +193,9 @@ public final class OrtRuntimeComponent {
             return loadedFrom;
         }
         String preset = System.getProperty(NATIVE_PATH_PROPERTY);
-        if (preset != null && !preset.isBlank()) {
+        // a folder set by an earlier revision of this bundle (e.g. the CPU build before an update to the CUDA build)
+        // is not the user's choice: unpack this revision's natives
+        if (preset != null && !preset.isBlank() && !preset.equals(System.getProperty(INSTALLED_PATH_PROPERTY))) {
             LOG.info("ONNX Runtime natives: using {}={}", NATIVE_PATH_PROPERTY, preset);
             loadedFrom = Path.of(preset);
             return loadedFrom;
@@ -204,6 +208,7 @@ public final class OrtRuntimeComponent {
         Path target = base.resolve(version + "-" + flavour).resolve(platform).toAbsolutePath();
         NativeLibraryInstaller.install(target, "onnxruntime " + version + " " + flavour + " " + platform, files);
         System.setProperty(NATIVE_PATH_PROPERTY, target.toString());
+        System.setProperty(INSTALLED_PATH_PROPERTY, target.toString());
         loadedFrom = target;
         return target;
     }
