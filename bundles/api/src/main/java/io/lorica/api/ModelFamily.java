@@ -43,6 +43,20 @@ public enum ModelFamily {
     }
 
     /**
+     * Checks that {@code component} belongs to this family.
+     *
+     * @return the component
+     * @throws IllegalArgumentException naming the component, the family and its components otherwise
+     */
+    public Component requireComponent(Component component) {
+        if (!has(component)) {
+            throw new IllegalArgumentException("component " + component + " is not part of " + this
+                    + ", expected one of " + components);
+        }
+        return component;
+    }
+
+    /**
      * The family with the given configuration name.
      *
      * @throws IllegalArgumentException naming the value and the expected names when {@code id} is not one of them

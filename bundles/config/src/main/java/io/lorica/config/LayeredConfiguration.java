@@ -180,41 +180,30 @@ public final class LayeredConfiguration {
 
     /** The effective value of {@code key} as an int. */
     public int getInt(String key) {
-        requireKnown(key);
-        try {
-            return merged.getInt(key);
-        } catch (ConversionException e) {
-            throw invalid(key, "an integer", e);
-        }
+        return get(key, "an integer", Configuration::getInt);
     }
 
     /** The effective value of {@code key} as a long. */
     public long getLong(String key) {
-        requireKnown(key);
-        try {
-            return merged.getLong(key);
-        } catch (ConversionException e) {
-            throw invalid(key, "an integer", e);
-        }
+        return get(key, "an integer", Configuration::getLong);
     }
 
     /** The effective value of {@code key} as a double. */
     public double getDouble(String key) {
-        requireKnown(key);
-        try {
-            return merged.getDouble(key);
-        } catch (ConversionException e) {
-            throw invalid(key, "a number", e);
-        }
+        return get(key, "a number", Configuration::getDouble);
     }
 
     /** The effective value of {@code key} as a boolean ({@code true}/{@code false}, {@code yes}/{@code no}, {@code on}/{@code off}). */
     public boolean getBoolean(String key) {
+        return get(key, "true or false", Configuration::getBoolean);
+    }
+
+    private <T> T get(String key, String expected, java.util.function.BiFunction<Configuration, String, T> getter) {
         requireKnown(key);
         try {
-            return merged.getBoolean(key);
+            return getter.apply(merged, key);
         } catch (ConversionException e) {
-            throw invalid(key, "true or false", e);
+            throw invalid(key, expected, e);
         }
     }
 

@@ -44,10 +44,7 @@ public record LoraAdapter(String format, ModelFamily family, Map<Component, Map<
             if (component == null || entry.getValue() == null) {
                 throw new IllegalArgumentException("modules must not contain null components or module maps");
             }
-            if (!family.has(component)) {
-                throw new IllegalArgumentException("component " + component + " is not part of " + family
-                        + ", expected one of " + family.components());
-            }
+            family.requireComponent(component);
             Map<String, LoraModule> perPath = new LinkedHashMap<>();
             for (Map.Entry<String, LoraModule> module : entry.getValue().entrySet()) {
                 LoraModule value = module.getValue();

@@ -23,10 +23,7 @@ record MapModuleCatalog(ModelFamily family, Map<Component, Map<String, LayerGeom
             if (component == null || entry.getValue() == null) {
                 throw new IllegalArgumentException("modules must not contain null components or module maps");
             }
-            if (!family.has(component)) {
-                throw new IllegalArgumentException("component " + component + " is not part of " + family
-                        + ", expected one of " + family.components());
-            }
+            family.requireComponent(component);
             Map<String, LayerGeometry> perPath = new LinkedHashMap<>();
             entry.getValue().forEach((path, geometry) -> {
                 if (path == null || geometry == null) {
