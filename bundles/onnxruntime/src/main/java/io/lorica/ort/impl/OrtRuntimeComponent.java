@@ -49,7 +49,7 @@ public final class OrtRuntimeComponent {
     /** System property ONNX Runtime reads its native folder from. */
     static final String NATIVE_PATH_PROPERTY = "onnxruntime.native.path";
     /** System property recording the folder this bundle set, to tell it from one the user set. */
-    static final String INSTALLED_PATH_PROPERTY = "lorica.onnxruntime.natives.installed";
+    static final String INSTALLED_PATH_PROPERTY = "lorica.internal.onnxruntime.natives";
 
     private static final Logger LOG = LoggerFactory.getLogger(OrtRuntimeComponent.class);
 
@@ -128,9 +128,15 @@ public final class OrtRuntimeComponent {
             LOG.warn("ONNX Runtime: native.dir changed to '{}'; natives are loaded once per JVM, so this takes effect at the next start",
                     settings.nativeDirectory());
         }
+        OrtProvider before = runtime.selectedProvider();
         boolean reasonChanged = runtime.update(settings);
-        if (reasonChanged) {
-            runtime.fallbackReason().ifPresent(reason -> LOG.warn("ONNX Runtime: {}; using the CPU execution provider", reason));
+        // one WARN line per fall-back: again only when the provider actually changed to CPU
+        if (reasonChanged && runtime.fallbackReason().isPresent()) {
+            if (before != runtime.selectedProvider()) {
+                LOG.warn("ONNX Runtime: {}; using the CPU execution provider", runtime.fallbackReason().get());
+            } else {
+                LOG.debug("ONNX Runtime: still on CPU: {}", runtime.fallbackReason().get());
+            }
         }
         LOG.info("ONNX Runtime reconfigured: execution provider {}, settings {}", runtime.selectedProvider(), settings);
         registration.setProperties(serviceProperties(runtime));

@@ -75,7 +75,8 @@ public final class OrtRuntimeImpl implements OrtRuntime {
             runTinyModel(settings, OrtProvider.CUDA);
             return Optional.empty();
         } catch (OrtException | RuntimeException | LinkageError e) {
-            String message = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage().strip();
+            // one line: ONNX Runtime's messages can span several
+            String message = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage().strip().replaceAll("\\s+", " ");
             return Optional.of("CUDA device " + settings.cudaDevice() + " did not initialise: " + message);
         }
     }
