@@ -68,12 +68,22 @@ public final class LdmUnetNames {
      * {@code down_blocks_1_attentions_0_transformer_blocks_0_attn1_to_q}. Only the block structure is decoded; the
      * remainder stays flat, to be resolved against the model's modules with
      * {@link io.lorica.api.format.ModuleCatalog#resolveFlatName}.
+     *
+     * @param family      the model family whose block layout applies
+     * @param flatLdmName the LDM name with {@code .} replaced by {@code _}, without {@code lora_unet_}
+     * @return the Diffusers name in the same flattened form, or empty when the name cannot exist in the family
      */
     public static Optional<String> toDiffusersFlat(ModelFamily family, String flatLdmName) {
         return map(family, flatLdmName, "_");
     }
 
-    /** Whether {@code name} (dotted or flat) starts like an LDM UNet name. */
+    /**
+     * Whether {@code name} (dotted or flat) starts like an LDM UNet name.
+     *
+     * @param name a module name, dotted or flattened
+     * @return true for {@code input_blocks…}, {@code middle_block…}, {@code output_blocks…}, {@code time_embed…},
+     *         {@code label_emb…} and {@code out.2}
+     */
     public static boolean looksLikeLdm(String name) {
         return name != null && (name.startsWith("input_blocks") || name.startsWith("middle_block")
                 || name.startsWith("output_blocks") || name.startsWith("time_embed") || name.startsWith("label_emb")

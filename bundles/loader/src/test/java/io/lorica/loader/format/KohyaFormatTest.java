@@ -518,6 +518,25 @@ class KohyaFormatTest {
         assertRejected(() -> KOHYA.convert(source, TinyModels.context(SDXL)), "SD 1.5", "shapes that do not fit");
     }
 
+    @Test
+    void ambiguousFlatName_isRejected() {
+        ModuleCatalog catalog = ModuleCatalog.of(ModelFamily.SD15, Map.of(Component.UNET,
+                Map.of("a.b_c", LINEAR, "a_b.c", LINEAR)));
+        MapTensorSource source = kohya(new MapTensorSource(), "lora_unet_a_b_c", LINEAR, 2, 1f);
+        assertRejected(() -> KOHYA.convert(source, TinyModels.context(catalog)), "ambiguous", "lora_unet_a_b_c");
+    }
+
+    @Test
+    void failedConversionLeavesNothing_nextConversionIsUnaffected() {
+        MapTensorSource bad = kohya(new MapTensorSource(), TO_Q_KEY, LINEAR, 2, 1f);
+        bad.f32("lora_unet_conv_in.lora_down.weight", shape(2, 3, 3, 3), values(shape(2, 3, 3, 3), 0f));
+        bad.f32("lora_unet_conv_in.lora_up.weight", shape(8, 2, 1, 1), values(shape(8, 2, 1, 1), 0f));
+        assertRejected(() -> KOHYA.convert(bad, TinyModels.context(SD15)), "lora_unet_conv_in.lora_down.weight");
+        LoraAdapter good = convert(KOHYA, kohya(new MapTensorSource(), TO_Q_KEY, LINEAR, 2, 1f), SD15);
+        assertEquals(1, good.moduleCount());
+        assertEquals(3, good.report().keys().size());
+    }
+
     // --------------------------------------------------------------------------------------------------- recognise
 
     @Test
