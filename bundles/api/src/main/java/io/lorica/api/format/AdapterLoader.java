@@ -23,6 +23,13 @@ public interface AdapterLoader {
     List<String> formats();
 
     /**
+     * The adapters in the configured adapter folder, by name (file name without {@code .safetensors}; files in a
+     * sub-folder as {@code folder/name}), as the folder is now: files added, changed or removed show up without a
+     * restart. Each name loads through {@link io.lorica.api.registry.AdapterReference.DirectoryReference}.
+     */
+    java.util.SortedSet<String> directoryAdapters();
+
+    /**
      * How each offered format judges the file, in the order they are tried.
      *
      * @throws AdapterFormatException when the file cannot be read or is not a valid safetensors file

@@ -26,14 +26,14 @@ public interface TensorSource {
     /**
      * The type and shape of {@code key}, without reading data.
      *
-     * @throws IllegalArgumentException naming the key and source when the key is not present
+     * @throws AdapterFormatException naming the key and source when the key is not present
      */
     TensorInfo info(String key);
 
     /**
      * The tensor stored under {@code key}.
      *
-     * @throws IllegalArgumentException naming the key and source when the key is not present
+     * @throws AdapterFormatException naming the key and source when the key is not present
      */
     TensorData tensor(String key);
 

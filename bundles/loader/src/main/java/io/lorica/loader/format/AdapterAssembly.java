@@ -118,9 +118,21 @@ final class AdapterAssembly {
         return source.info(key);
     }
 
-    /** Reads a floating-point tensor, warning (not failing) when it holds NaN or Inf values. */
+    /**
+     * A floating-point tensor as a view (no copy), warning (not failing) when it holds NaN or Inf values; the check
+     * runs over the raw bytes.
+     */
     TensorData tensor(String key) {
-        return read(key).data();
+        TensorData data = source.tensor(key);
+        if (!data.dtype().isFloatingPoint()) {
+            throw error(key, "tensor is " + data.info() + " but LoRA weights must be F16, BF16, F32 or F64");
+        }
+        long bad = DeltaMath.countNonFinite(data);
+        if (bad > 0) {
+            warn("key '" + key + "' contains " + bad + " NaN/Inf value" + (bad == 1 ? "" : "s")
+                    + " of " + data.elementCount() + "; the adapter was loaded anyway");
+        }
+        return data;
     }
 
     /** Reads a floating-point tensor with its values as floats. */

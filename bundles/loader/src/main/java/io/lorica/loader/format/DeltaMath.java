@@ -147,4 +147,63 @@ final class DeltaMath {
         }
         return count;
     }
+
+    /**
+     * The number of NaN or infinite elements of a floating-point tensor, read in place (no copy, no float
+     * conversion): F16, BF16 and F32 are checked four or two elements per 64-bit word through their exponent bits,
+     * so a tensor without such values costs one pass of masked compares.
+     */
+    static long countNonFinite(io.lorica.api.TensorData tensor) {
+        java.nio.ByteBuffer data = tensor.data().duplicate().order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        return switch (tensor.dtype()) {
+            case F16 -> countLanes16(data, (short) 0x7C00);
+            case BF16 -> countLanes16(data, (short) 0x7F80);
+            case F32 -> countLanes32(data);
+            case F64 -> {
+                long count = 0;
+                for (int i = data.position(); i + 8 <= data.limit(); i += 8) {
+                    count += Double.isFinite(data.getDouble(i)) ? 0 : 1;
+                }
+                yield count;
+            }
+            default -> 0;
+        };
+    }
+
+    private static long countLanes16(java.nio.ByteBuffer data, short exponent) {
+        long mask = (exponent & 0xFFFFL) * 0x0001_0001_0001_0001L;
+        long count = 0;
+        int i = data.position();
+        int end = data.limit();
+        for (; i + 8 <= end; i += 8) {
+            long word = data.getLong(i);
+            long z = (word & mask) ^ mask;               // a lane is 0 exactly when its exponent bits are all ones
+            if (((z - 0x0001_0001_0001_0001L) & ~z & 0x8000_8000_8000_8000L) != 0) {
+                for (int lane = 0; lane < 4; lane++) {
+                    count += ((z >>> (16 * lane)) & 0xFFFF) == 0 ? 1 : 0;
+                }
+            }
+        }
+        for (; i + 2 <= end; i += 2) {
+            count += (data.getShort(i) & exponent) == exponent ? 1 : 0;
+        }
+        return count;
+    }
+
+    private static long countLanes32(java.nio.ByteBuffer data) {
+        long mask = 0x7F80_0000_7F80_0000L;
+        long count = 0;
+        int i = data.position();
+        int end = data.limit();
+        for (; i + 8 <= end; i += 8) {
+            long z = (data.getLong(i) & mask) ^ mask;
+            if ((z & 0xFFFF_FFFFL) == 0 || (z >>> 32) == 0) {
+                count += ((z & 0xFFFF_FFFFL) == 0 ? 1 : 0) + ((z >>> 32) == 0 ? 1 : 0);
+            }
+        }
+        for (; i + 4 <= end; i += 4) {
+            count += (data.getInt(i) & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0;
+        }
+        return count;
+    }
 }
