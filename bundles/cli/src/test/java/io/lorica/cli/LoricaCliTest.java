@@ -128,4 +128,37 @@ class LoricaCliTest {
         assertEquals(2, run("lora", "inspect", kohya(false).toString(), "--family", "sd3"));
         assertTrue(err().contains("sd3"), err());
     }
+
+    @Test
+    void inspect_diffusersPeftFile_withDoraAndMetadata() throws IOException {
+        Path file = dir.resolve("peft.safetensors");
+        new SafetensorsWriter()
+                .add("unet." + TO_Q + ".lora_A.weight", DTypes.tensor(DType.F32, new long[] {2, 320}, new float[2 * 320]))
+                .add("unet." + TO_Q + ".lora_B.weight", DTypes.tensor(DType.F32, new long[] {320, 2}, new float[320 * 2]))
+                .add("unet." + TO_Q + ".lora_magnitude_vector", DTypes.tensor(DType.F32, new long[] {320}, new float[320]))
+                .metadata("lora_adapter_metadata", "{\"unet.r\": 2, \"unet.lora_alpha\": 8, \"unet.use_dora\": true}")
+                .write(file);
+        assertEquals(0, run("lora", "inspect", file.toString(), "--family", "sd15", "--json"), err());
+        JsonNode json = new ObjectMapper().readTree(out());
+        assertEquals("diffusers", json.get("format").asText());
+        assertEquals(1, json.get("components").get("unet").get("dora").asInt());
+        assertEquals(1, json.get("components").get("unet").get("alphas").get("8.0").asInt());
+    }
+
+    @Test
+    void inspect_lycorisLohaFile_becomesAFullDelta() throws IOException {
+        String stem = "lora_unet_" + TO_Q.replace('.', '_');
+        Path file = dir.resolve("loha.safetensors");
+        new SafetensorsWriter()
+                .add(stem + ".hada_w1_a", DTypes.tensor(DType.F16, new long[] {320, 2}, new float[320 * 2]))
+                .add(stem + ".hada_w1_b", DTypes.tensor(DType.F16, new long[] {2, 320}, new float[2 * 320]))
+                .add(stem + ".hada_w2_a", DTypes.tensor(DType.F16, new long[] {320, 2}, new float[320 * 2]))
+                .add(stem + ".hada_w2_b", DTypes.tensor(DType.F16, new long[] {2, 320}, new float[2 * 320]))
+                .add(stem + ".alpha", DTypes.tensor(DType.F16, new long[0], 1f))
+                .write(file);
+        assertEquals(0, run("lora", "inspect", file.toString(), "--family", "sd15", "--json"), err());
+        JsonNode json = new ObjectMapper().readTree(out());
+        assertEquals("lycoris", json.get("format").asText());
+        assertEquals(1, json.get("components").get("unet").get("fullDelta").asInt());
+    }
 }
