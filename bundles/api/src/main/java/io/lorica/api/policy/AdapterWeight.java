@@ -24,12 +24,15 @@ import org.osgi.annotation.versioning.ProviderType;
  * </pre>
  *
  * As {@link Uniform} (a number), {@link PerComponent} (a component dict), {@link UnetBlocks} (a UNet block dict) and
- * {@link PerBlock} (a {@code block_<i>} dict). These records check structure only (finite numbers, block names,
+ * {@link PerBlock} (a {@code block_<i>} dict). Beyond Diffusers: {@link BlockVector}, an A1111 "LoRA Block Weight"
+ * vector that addresses resnets and samplers on their own, and {@link WithOverrides}, per-layer overrides by regular
+ * expression on module paths. These records check structure only (finite numbers, block names,
  * non-empty lists, block dicts only for the UNet); matching list lengths and block indices to a model and expanding
  * to layers is the {@link ScalePolicy}'s job.
  */
 @ProviderType
-public sealed interface AdapterWeight permits AdapterWeight.Uniform, AdapterWeight.PerComponent {
+public sealed interface AdapterWeight
+        permits AdapterWeight.Uniform, AdapterWeight.PerComponent, AdapterWeight.BlockVector, AdapterWeight.WithOverrides {
 
     /** Weight 1.0, what Diffusers uses for {@code None}. */
     Uniform ONE = new Uniform(1.0);
@@ -150,6 +153,94 @@ public sealed interface AdapterWeight permits AdapterWeight.Uniform, AdapterWeig
         /** The weights given for block {@code index}, if any. */
         public Optional<List<Double>> block(int index) {
             return Optional.ofNullable(blocks.get("block_" + index));
+        }
+    }
+
+    /**
+     * An A1111 "LoRA Block Weight" vector (hako-mikan's extension): one ratio per original-layout block, in the order
+     * BASE (text encoders), IN.., M00, OUT.. of the vector's length: 17 (SD 1.5 LoRA blocks), 26 (SD 1.5 all blocks),
+     * 12 (SDXL LoRA blocks) or 20 (SDXL all blocks). A ratio multiplies every module of that block (resnets, attention
+     * and the sampler stored at that index); modules outside every block keep 1.0. The text encoders get
+     * {@code teWeight · BASE}, the UNet {@code unetWeight · ratio}, as the prompt syntax
+     * {@code <lora:name:te:unet:lbw=...>} says.
+     *
+     * @param teWeight   multiplier of the text encoders, finite
+     * @param unetWeight multiplier of the UNet, finite
+     * @param ratios     12, 17, 20 or 26 finite ratios
+     * @param preset     the preset name the ratios came from (e.g. {@code MIDD}), for display; empty for literal vectors
+     */
+    record BlockVector(double teWeight, double unetWeight, List<Double> ratios, Optional<String> preset)
+            implements AdapterWeight {
+
+        /** The vector lengths A1111 defines. */
+        public static final List<Integer> LENGTHS = List.of(12, 17, 20, 26);
+
+        /** @throws IllegalArgumentException naming the field that breaks the rules */
+        public BlockVector {
+            finite("teWeight", teWeight);
+            finite("unetWeight", unetWeight);
+            if (ratios == null || !LENGTHS.contains(ratios.size()) || ratios.stream().anyMatch(Objects::isNull)) {
+                throw new IllegalArgumentException("a block weight vector needs 12, 17, 20 or 26 numbers, got "
+                        + (ratios == null ? "null" : ratios.size() + " " + ratios));
+            }
+            ratios.forEach(value -> finite("block ratio", value));
+            ratios = List.copyOf(ratios);
+            if (preset == null) {
+                throw new IllegalArgumentException("preset must be an Optional, not null");
+            }
+        }
+    }
+
+    /**
+     * A weight with per-layer overrides: the first override whose regular expression finds a match in a module path
+     * (Diffusers name, e.g. {@code down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k}) of its component gives
+     * that module's weight instead of {@code base}.
+     *
+     * @param base      the weight of every other module
+     * @param overrides tried in order; not empty
+     */
+    record WithOverrides(AdapterWeight base, List<LayerOverride> overrides) implements AdapterWeight {
+
+        /** @throws IllegalArgumentException when base is null, nested, or there is no override */
+        public WithOverrides {
+            if (base == null || base instanceof WithOverrides) {
+                throw new IllegalArgumentException("base must be a plain weight, got " + base);
+            }
+            if (overrides == null || overrides.isEmpty() || overrides.stream().anyMatch(Objects::isNull)) {
+                throw new IllegalArgumentException("overrides must be a non-empty list, got " + overrides);
+            }
+            overrides = List.copyOf(overrides);
+        }
+    }
+
+    /**
+     * One per-layer override.
+     *
+     * @param component the component whose module paths {@code regex} is matched against; empty for every component
+     * @param regex     a Java regular expression, found anywhere in the module path
+     * @param weight    the weight of the matching modules, finite
+     */
+    record LayerOverride(Optional<Component> component, String regex, double weight) {
+
+        /** @throws IllegalArgumentException when the expression does not compile or the weight is not finite */
+        public LayerOverride {
+            if (component == null) {
+                throw new IllegalArgumentException("component must be an Optional, not null");
+            }
+            if (regex == null || regex.isEmpty()) {
+                throw new IllegalArgumentException("regex must not be empty");
+            }
+            try {
+                Pattern.compile(regex);
+            } catch (java.util.regex.PatternSyntaxException e) {
+                throw new IllegalArgumentException("regex '" + regex + "' does not compile: " + e.getDescription(), e);
+            }
+            finite("override weight", weight);
+        }
+
+        /** Whether this override applies to {@code modulePath} of {@code of}. */
+        public boolean matches(Component of, String modulePath) {
+            return component.map(c -> c == of).orElse(true) && Pattern.compile(regex).matcher(modulePath).find();
         }
     }
 
