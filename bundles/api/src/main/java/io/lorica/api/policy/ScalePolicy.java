@@ -43,4 +43,12 @@ public interface ScalePolicy {
 
     /** The JSON form of {@code settings}, which {@link #parse(String)} reads back to an equal value. */
     String format(AdapterSettings settings);
+
+    /**
+     * Takes A1111-style LoRA tags out of a prompt: {@code <lora:name:weight>}, {@code <lora:name:te_weight:unet_weight>}
+     * and {@code <lora:name:weight:lbw=PRESET>} (or a literal block-weight vector); {@code \<lora:...>} stays text.
+     *
+     * @throws IllegalArgumentException naming a malformed tag and its position, or an unknown preset
+     */
+    PromptSettings parsePrompt(String prompt);
 }
