@@ -56,7 +56,7 @@ public class LoricaContainerIT {
 
     /** Every Lorica bundle the 'lorica' feature must bring up; a new bundle module is added here. */
     static final Set<String> LORICA_BUNDLES = Set.of("io.lorica.api", "io.lorica.config", "io.lorica.onnxruntime",
-            "io.lorica.models", "io.lorica.loader", "io.lorica.console");
+            "io.lorica.models", "io.lorica.loader", "io.lorica.policy", "io.lorica.console");
 
     private static final Duration TIMEOUT = Duration.ofSeconds(30);
 
@@ -83,7 +83,7 @@ public class LoricaContainerIT {
         Feature lorica = features.getFeature("lorica");
         assertNotNull("feature 'lorica' is not known to Karaf", lorica);
         assertTrue("feature 'lorica' is not installed", features.isInstalled(lorica));
-        for (String part : List.of("lorica-api", "lorica-config", "lorica-onnxruntime", "lorica-models", "lorica-loader", "lorica-console")) {
+        for (String part : List.of("lorica-api", "lorica-config", "lorica-onnxruntime", "lorica-models", "lorica-loader", "lorica-policy", "lorica-console")) {
             assertTrue("feature " + part + " is not installed", features.isInstalled(features.getFeature(part)));
         }
     }
