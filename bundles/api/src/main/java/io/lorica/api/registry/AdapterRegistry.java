@@ -99,9 +99,14 @@ public interface AdapterRegistry {
     Map<Component, List<String>> getListAdapters();
 
     /**
-     * {@code delete_adapters(adapter_names)}: frees the adapters; unknown names are ignored, as in Diffusers. A fused
-     * adapter is unfused first (Diffusers would leave its delta in the weights), and deleted
-     * adapters leave the active set; the remaining active ones stay active.
+     * {@code delete_adapters(adapter_names)}: frees the adapters, all or nothing. Unknown names are an error (a
+     * deviation: Diffusers ignores them). A fused adapter is unfused first (Diffusers would leave its delta in the
+     * weights), and deleted adapters leave the active set; the remaining active ones stay active. When deleted adapters
+     * were active and none remains active, the alphabetically first remaining adapter becomes active (Diffusers' rule,
+     * which Diffusers applies per layer).
+     *
+     * @throws IllegalArgumentException when a name is not loaded ("Adapter name(s) {…} not in the list of present
+     *                                  adapters: {…}.")
      */
     void deleteAdapters(List<String> names);
 
