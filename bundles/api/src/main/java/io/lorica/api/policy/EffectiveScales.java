@@ -30,25 +30,31 @@ public record EffectiveScales(Map<Component, Map<String, Map<String, Float>>> sc
             throw new IllegalArgumentException("scales must not be null");
         }
         Map<Component, Map<String, Map<String, Float>>> copy = new EnumMap<>(Component.class);
+        // each distinct adapter name is checked once, and messages are built only on failure: this runs per request
+        java.util.Set<String> checkedNames = new java.util.HashSet<>();
         for (Map.Entry<Component, Map<String, Map<String, Float>>> component : scales.entrySet()) {
             if (component.getKey() == null || component.getValue() == null) {
                 throw new IllegalArgumentException("scales must not contain null components or module maps");
             }
-            Map<String, Map<String, Float>> modules = new LinkedHashMap<>();
+            Map<String, Map<String, Float>> modules = new LinkedHashMap<>(component.getValue().size() * 2);
             for (Map.Entry<String, Map<String, Float>> module : component.getValue().entrySet()) {
-                String where = component.getKey() + "/" + module.getKey();
                 if (module.getKey() == null || module.getKey().isBlank() || module.getValue() == null) {
-                    throw new IllegalArgumentException("scales of " + where + " must have a module path and a map");
+                    throw new IllegalArgumentException("scales of " + component.getKey() + "/" + module.getKey()
+                            + " must have a module path and a map");
                 }
-                Map<String, Float> perAdapter = new LinkedHashMap<>();
+                Map<String, Float> perAdapter = new LinkedHashMap<>(module.getValue().size() * 2);
                 for (Map.Entry<String, Float> adapter : module.getValue().entrySet()) {
-                    AdapterNames.require(adapter.getKey(), "adapter name in scales of " + where);
+                    String name = adapter.getKey();
+                    if (name == null || !checkedNames.contains(name)) {
+                        AdapterNames.require(name, "adapter name in scales of " + component.getKey() + "/" + module.getKey());
+                        checkedNames.add(name);
+                    }
                     Float value = adapter.getValue();
                     if (value == null || !Float.isFinite(value)) {
-                        throw new IllegalArgumentException("scale of adapter '" + adapter.getKey() + "' on " + where
-                                + " must be a finite number, got " + value);
+                        throw new IllegalArgumentException("scale of adapter '" + name + "' on " + component.getKey() + "/"
+                                + module.getKey() + " must be a finite number, got " + value);
                     }
-                    perAdapter.put(adapter.getKey(), value);
+                    perAdapter.put(name, value);
                 }
                 if (!perAdapter.isEmpty()) {
                     modules.put(module.getKey(), Collections.unmodifiableMap(perAdapter));
