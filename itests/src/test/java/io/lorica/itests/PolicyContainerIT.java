@@ -23,6 +23,10 @@ import io.lorica.api.policy.EffectiveScales;
 import io.lorica.api.policy.PromptSettings;
 import io.lorica.api.policy.ScalePolicy;
 import io.lorica.api.registry.AdapterReference;
+import io.lorica.api.registry.AdapterRegistries;
+import io.lorica.api.registry.AdapterRegistry;
+import io.lorica.api.registry.FuseBackend;
+import io.lorica.api.registry.FuseRequest;
 import org.junit.Test;
 import org.junit.runner.RunWith;
 import org.ops4j.pax.exam.Configuration;
@@ -122,5 +126,28 @@ public class PolicyContainerIT {
         } finally {
             configuration.update(original);
         }
+    }
+
+    @Test
+    public void registry_followsDiffusersActivationRules_andRefusesToFuseWithoutAnEngine() throws Exception {
+        kohyaSd15("registry-a");
+        kohyaSd15("registry-b");
+        AdapterRegistry registry = service(AdapterRegistries.class).create("itest", ModelFamily.SD15, FuseBackend.none("itest"));
+        registry.load(new AdapterReference.DirectoryReference("registry-a"), "a");
+        registry.load(new AdapterReference.DirectoryReference("registry-b"));
+        // a newly loaded adapter is the only active one
+        assertEquals(List.of("default_0"), registry.getActiveAdapters());
+        assertEquals(List.of("a", "default_0"), registry.getListAdapters().get(Component.UNET));
+        registry.setAdapters(List.of("a", "default_0"), List.of(io.lorica.api.policy.AdapterWeight.of(0.3), io.lorica.api.policy.AdapterWeight.of(0.7)));
+        assertEquals(List.of("a", "default_0"), registry.getActiveAdapters());
+        IllegalArgumentException unknown = assertThrows(IllegalArgumentException.class, () -> registry.setAdapters(List.of("nope")));
+        assertTrue(unknown.getMessage(), unknown.getMessage().contains("not in the list of present adapters"));
+        IllegalStateException noEngine = assertThrows(IllegalStateException.class,
+                () -> registry.fuseLora(new FuseRequest(ModelFamily.SD15.components(), 1.0, false, List.of())));
+        assertTrue(noEngine.getMessage(), noEngine.getMessage().contains("fusing needs an inference engine"));
+        EffectiveScales scales = service(ScalePolicy.class).resolve(registry.defaults(), registry.loadedAdapters(), ModelFamily.SD15);
+        assertEquals(0.5f * 0.7f, scales.scale(Component.UNET, TO_Q, "default_0"), 1e-6f);
+        registry.deleteAdapters(List.of("a"));
+        assertEquals(List.of("default_0"), registry.getActiveAdapters());
     }
 }

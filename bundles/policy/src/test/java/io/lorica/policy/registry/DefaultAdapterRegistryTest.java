@@ -1,5 +1,7 @@
 package io.lorica.policy.registry;
 
+import io.lorica.api.registry.FuseBackend;
+
 import static io.lorica.policy.registry.StubLoader.ref;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

@@ -1,5 +1,7 @@
 package io.lorica.policy.registry;
 
+import io.lorica.api.registry.FuseBackend;
+
 import io.lorica.api.Component;
 import io.lorica.api.adapter.LoraAdapter;
 

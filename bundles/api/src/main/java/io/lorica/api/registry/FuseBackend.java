@@ -1,4 +1,4 @@
-package io.lorica.policy.registry;
+package io.lorica.api.registry;
 
 import io.lorica.api.Component;
 import io.lorica.api.adapter.LoraAdapter;
@@ -7,7 +7,7 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * What {@link DefaultAdapterRegistry} needs from an inference engine to carry out Diffusers' {@code fuse_lora} and
+ * What an adapter registry needs from an inference engine to carry out Diffusers' {@code fuse_lora} and
  * {@code unfuse_lora}: baking adapters into component weights and restoring the pristine weights. Implemented by the
  * engine; the registry does the validation and the bookkeeping ({@code fused_loras}) and calls these methods while it
  * holds its mutation lock, so calls never overlap for one registry.
@@ -18,6 +18,7 @@ import java.util.Set;
  * there before; {@link #unfuse} sets them back to {@code W_pristine}. Both are all or nothing: when they throw, the
  * weights of every named component must be as before the call. The registry relies on this for its own atomicity.
  */
+@org.osgi.annotation.versioning.ConsumerType
 public interface FuseBackend {
 
     /**

@@ -1,0 +1,23 @@
+package io.lorica.api.registry;
+
+import io.lorica.api.ModelFamily;
+import org.osgi.annotation.versioning.ProviderType;
+
+/**
+ * Creates the adapter registry of a pipeline instance: Diffusers keeps LoRA state per pipeline, and so does Lorica.
+ * The registry loads through the container's {@link io.lorica.api.format.AdapterLoader} and fuses through the
+ * pipeline engine's {@link FuseBackend}.
+ */
+@ProviderType
+public interface AdapterRegistries {
+
+    /**
+     * A new, empty registry.
+     *
+     * @param pipelineId the pipeline instance, for messages and events
+     * @param family     the model family adapters are loaded for
+     * @param backend    the engine side of {@code fuse_lora}; {@link FuseBackend#none(String)} when the pipeline has no
+     *                   engine (fusing is then refused with a clear message)
+     */
+    AdapterRegistry create(String pipelineId, ModelFamily family, FuseBackend backend);
+}
