@@ -238,6 +238,52 @@ class OnnxModelTest {
     }
 
     @Test
+    void dataFilesAbove2GiBAreMappedInWindows() throws Exception {
+        // a sparse 3 GiB data file: tensors before, across and after the 2 GiB mark
+        Path data = dir.resolve("model.onnx_data");
+        long[] offsets = {0, (1L << 30) - 512, (2L << 30) - 100, (3L << 30) - 1024};
+        float[][] values = new float[offsets.length][];
+        try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(data,
+                java.nio.file.StandardOpenOption.CREATE_NEW, java.nio.file.StandardOpenOption.WRITE)) {
+            for (int t = 0; t < offsets.length; t++) {
+                values[t] = new float[256];
+                ByteBuffer bytes = ByteBuffer.allocate(1024).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+                for (int i = 0; i < 256; i++) {
+                    values[t][i] = t * 1000 + i;
+                    bytes.putFloat(values[t][i]);
+                }
+                bytes.flip();
+                channel.write(bytes, offsets[t]);
+            }
+        }
+        assertEquals(3L << 30, Files.size(data));
+        TensorProto[] tensors = new TensorProto[offsets.length];
+        for (int t = 0; t < offsets.length; t++) {
+            tensors[t] = TensorProto.newBuilder().setName("t" + t).setDataType(OnnxTypes.FLOAT).addDims(256)
+                    .setDataLocation(TensorProto.DataLocation.EXTERNAL)
+                    .addExternalData(TestGraphs.entry("location", "model.onnx_data"))
+                    .addExternalData(TestGraphs.entry("offset", Long.toString(offsets[t])))
+                    .addExternalData(TestGraphs.entry("length", "1024")).build();
+        }
+        OnnxModel model = OnnxModel.read(writeModel(tensors));
+        for (int t = 0; t < offsets.length; t++) {
+            assertArrayEquals(values[t], model.initializer("t" + t).orElseThrow().data().toFloatArray(), "t" + t);
+        }
+        assertTrue(model.mappingCount() >= 3, "windows: " + model.mappingCount());
+    }
+
+    @Test
+    void modelFilesAboveTheProtobufLimitAreRejected() throws Exception {
+        Path huge = dir.resolve("huge.onnx");
+        try (java.io.RandomAccessFile file = new java.io.RandomAccessFile(huge.toFile(), "rw")) {
+            file.setLength(Integer.MAX_VALUE + 10L);
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> OnnxModel.read(huge));
+        assertTrue(e.getMessage().contains("huge.onnx") && e.getMessage().contains("2 GB protobuf limit"),
+                e.getMessage());
+    }
+
+    @Test
     void withInitializerRejectsUnknownNames() {
         OnnxModel model = OnnxModel.read(TestGraphs.unet(dir, Style.LEGACY, false, 6).file());
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
