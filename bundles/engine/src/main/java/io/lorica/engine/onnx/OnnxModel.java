@@ -202,6 +202,10 @@ public final class OnnxModel {
 
     /**
      * The serialized model; external initializers keep referencing their data files by the same relative locations.
+     * ONNX Runtime resolves such locations against the model file's folder, so a model with external initializers
+     * should be {@linkplain #write(Path) written} next to its data and loaded from that file (a session created from
+     * these bytes alone cannot find the data, unless it is supplied through
+     * {@code SessionOptions.addExternalInitializers}).
      *
      * @throws IllegalArgumentException when the message would exceed the 2 GB protobuf limit, naming the largest
      *                                  embedded initializer

@@ -283,6 +283,24 @@ class OnnxModelTest {
                 e.getMessage());
     }
 
+    @ParameterizedTest
+    @CsvSource({"LEGACY", "DYNAMO"})
+    void textEncoderGraphsRunInOnnxRuntime(Style style) throws Exception {
+        Generated g = TestGraphs.textEncoder(dir, style, true, 7);
+        OnnxModel model = OnnxModel.read(g.file());
+        Path out = dir.resolve("te.onnx");
+        model.write(out);
+        float[] hidden = random(new Random(3), 5 * 8);
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        try (OrtSession session = env.createSession(out.toString(), new OrtSession.SessionOptions());
+                OnnxTensor h = OnnxTensor.createTensor(env, FloatBuffer.wrap(hidden), new long[] {5, 8});
+                OrtSession.Result result = session.run(Map.of("hidden", h))) {
+            float[] actual = flat(((OnnxTensor) result.get(0)).getFloatBuffer());
+            String q = TestGraphs.Q_PROJ;
+            assertClose(Reference.linear(hidden, 5, g.weights().get(q), g.biases().get(q), 8, 8), actual);
+        }
+    }
+
     @Test
     void withInitializerRejectsUnknownNames() {
         OnnxModel model = OnnxModel.read(TestGraphs.unet(dir, Style.LEGACY, false, 6).file());
