@@ -64,7 +64,8 @@ public final class WeightFuser {
      * @throws IllegalArgumentException when an adapter is missing, a module is not bound in the graph or does not fit
      *                                  the layer, a layer is a grouped convolution, a LoRA bias meets a layer without
      *                                  bias, or (safe mode) the merge yields NaN/Inf: "NaNs detected in the merged
-     *                                  weights. The adapter {name} seems to be broken" naming the module too
+     *                                  weights. The adapter {name} seems to be broken" naming the module too; also
+     *                                  (safe mode) when the result overflows a 16-bit stored type
      */
     public Map<String, TensorData> fuse(EffectiveScales scales, Map<String, LoraAdapter> adapters, boolean safe) {
         if (scales == null || adapters == null) {
@@ -139,6 +140,12 @@ public final class WeightFuser {
             }
             if (!changed) {
                 continue;
+            }
+            if (safe && (overflows(w, weightInit.dtype()) || (bias != null && overflows(bias,
+                    initializer(binding.bias().get(), path).dtype())))) {
+                throw new IllegalArgumentException("NaNs detected in the merged weights. The adapter(s) "
+                        + String.join(", ", scales.adapters(component, path).keySet()) + " seem to be broken: module "
+                        + path + " of " + component + " overflows " + weightInit.dtype());
             }
             float[] stored = binding.layout() == WeightLayout.IN_OUT ? transpose(w, out, cols) : w;
             patched.put(weightInit.name(), encode(stored, weightInit.dtype(), weightInit.shape(), path));
@@ -223,6 +230,17 @@ public final class WeightFuser {
             }
         }
         return true;
+    }
+
+    /** Whether rounding to {@code dtype} would turn a finite value into an infinity. */
+    private static boolean overflows(float[] values, DType dtype) {
+        for (float v : values) {
+            if (dtype == DType.F16 && Math.abs(v) >= 65520f
+                    || dtype == DType.BF16 && Float.isInfinite(Float.intBitsToFloat(floatToBfloat16(v) << 16))) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static float[] transpose(float[] m, int rows, int cols) {

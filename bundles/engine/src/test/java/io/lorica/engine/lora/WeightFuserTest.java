@@ -207,8 +207,35 @@ class WeightFuserTest {
                     .toFloatArray()[0];
             assertTrue(Math.abs(back - f) <= Math.max(Math.ulp(back), Math.ulp(f)) * 4096, f + " -> " + back);
         }
+        for (int i = 0; i < 100000; i++) {
+            float f = Float.intBitsToFloat(random.nextInt());
+            if (!Float.isNaN(f)) {
+                assertEquals(ai.onnxruntime.platform.Fp16Conversions.floatToFp16(f), WeightFuser.floatToHalf(f),
+                        Float.toString(f));
+            }
+        }
         assertEquals((short) 0x3f80, WeightFuser.floatToBfloat16(1f));
         assertEquals((short) 0x3f80, WeightFuser.floatToBfloat16(1f + 0x1p-8f)); // tie to even
+    }
+
+    @Test
+    void safeFusingRefusesFp16Overflow() {
+        TestGraphs.Generated g = TestGraphs.unet(dir, Style.DYNAMO, false, 8);
+        OnnxModel model = OnnxModel.read(g.file());
+        ModuleIndex index = ModuleIndex.build(model, TestGraphs.catalog(), Component.UNET);
+        LayerGeometry geometry = TestGraphs.UNET_MODULES.get(TO_OUT);
+        float[] a = new float[16];
+        float[] b = new float[16];
+        java.util.Arrays.fill(a, 300f);
+        java.util.Arrays.fill(b, 300f);
+        LoraAdapter huge = LoraFixtures.adapter(LoraModule.of(Component.UNET, TO_OUT, geometry, 1f,
+                TensorData.ofFloats(geometry.aShape(1), a), TensorData.ofFloats(geometry.bShape(1), b)));
+        WeightFuser fuser = new WeightFuser(model, index);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> fuser.fuse(scales("huge", huge, 1), Map.of("huge", huge), true));
+        assertTrue(e.getMessage().contains("huge") && e.getMessage().contains("overflows F16"), e.getMessage());
+        assertEquals(DType.F16, fuser.fuse(scales("huge", huge, 1), Map.of("huge", huge), false)
+                .get(TO_OUT + ".weight").dtype());
     }
 
     private static OrtSession session(OnnxModel model, Path file, boolean external) throws Exception {
