@@ -1,0 +1,71 @@
+package io.lorica.engine.impl;
+
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtProvider;
+import ai.onnxruntime.OrtSession;
+import io.lorica.ort.OrtRuntime;
+import io.lorica.ort.RuntimeSettings;
+import io.lorica.ort.SelfTest;
+
+import java.nio.file.Path;
+import java.util.Optional;
+import java.util.Set;
+
+/** A CPU-only {@link OrtRuntime} for tests (the real implementation's package is not exported). */
+final class TestRuntime implements OrtRuntime {
+
+    static final TestRuntime CPU = new TestRuntime();
+
+    @Override
+    public OrtEnvironment environment() {
+        return OrtEnvironment.getEnvironment();
+    }
+
+    @Override
+    public String version() {
+        return "test";
+    }
+
+    @Override
+    public String flavour() {
+        return "cpu";
+    }
+
+    @Override
+    public OrtProvider selectedProvider() {
+        return OrtProvider.CPU;
+    }
+
+    @Override
+    public Set<OrtProvider> usableProviders() {
+        return Set.of(OrtProvider.CPU);
+    }
+
+    @Override
+    public Optional<String> fallbackReason() {
+        return Optional.empty();
+    }
+
+    @Override
+    public RuntimeSettings settings() {
+        return null;
+    }
+
+    @Override
+    public Path nativeDirectory() {
+        return null;
+    }
+
+    @Override
+    public OrtSession.SessionOptions newSessionOptions() throws OrtException {
+        OrtSession.SessionOptions options = new OrtSession.SessionOptions();
+        options.setIntraOpNumThreads(1);
+        return options;
+    }
+
+    @Override
+    public SelfTest selfTest() {
+        throw new UnsupportedOperationException();
+    }
+}
