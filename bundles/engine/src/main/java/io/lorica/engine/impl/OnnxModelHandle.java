@@ -26,11 +26,8 @@ import io.lorica.engine.onnx.OnnxModel;
 import io.lorica.engine.onnx.ValueInfo;
 import io.lorica.ort.OrtRuntime;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -57,9 +54,10 @@ import org.slf4j.LoggerFactory;
  * with modules the branches cannot express (DoRA, full deltas, LoRA bias, layers the rewriter skipped) is served by a
  * fused binding instead, with one warning naming them.
  *
- * <p>The graph's own inputs and outputs are those of the original model; the branch inputs are hidden. Models with
- * external data are loaded from a temporary copy of the rewritten graph written next to the original (so relative
- * data locations resolve) and deleted once the session exists; the folder must be writable.
+ * <p>The graph's own inputs and outputs are those of the original model; the branch inputs are hidden. Rewritten
+ * graphs are handed to ONNX Runtime as bytes; for models with external data the session config entry
+ * {@code session.model_external_initializers_file_folder_path} names the original model's folder, so the relative data locations resolve and
+ * nothing is written to disk (the model folder may be read-only).
  *
  * <p>Thread-safe: runs hold a read lock of the handle and of their binding, {@link #close()} takes the write lock,
  * so it waits for in-flight runs.
@@ -425,28 +423,21 @@ public final class OnnxModelHandle implements ModelHandle {
         return new TensorData(dtype, tensor.getInfo().getShape(), copy);
     }
 
+    /** Config entry telling ONNX Runtime where the external data of a model loaded from bytes lies. */
+    static final String EXTERNAL_FOLDER_ENTRY = "session.model_external_initializers_file_folder_path";
+
     private OrtSession createSession(OnnxModel model) {
         boolean external = model.initializers().values().stream().anyMatch(Initializer::isExternal);
         try (OrtSession.SessionOptions options = runtime.newSessionOptions()) {
-            OrtSession created;
             if (external) {
-                Path temporary = Files.createTempFile(model.folder(), ".lorica-", ".onnx");
-                try {
-                    model.write(temporary);
-                    created = env.createSession(temporary.toString(), options);
-                } finally {
-                    Files.deleteIfExists(temporary);
-                }
-            } else {
-                created = env.createSession(model.toBytes(), options);
+                options.addConfigEntry(EXTERNAL_FOLDER_ENTRY, model.folder().toString());
             }
+            OrtSession created = env.createSession(model.toBytes(), options);
             sessionsCreated.incrementAndGet();
             return created;
         } catch (OrtException e) {
             throw new IllegalStateException("ONNX Runtime cannot create a session for " + modelFile + ": "
                     + e.getMessage(), e);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot write the rewritten model of " + modelFile + " next to it", e);
         }
     }
 
