@@ -56,8 +56,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>The graph's own inputs and outputs are those of the original model; the branch inputs are hidden. Rewritten
  * graphs are handed to ONNX Runtime as bytes; for models with external data the session config entry
- * {@code session.model_external_initializers_file_folder_path} names the original model's folder, so the relative data locations resolve and
- * nothing is written to disk (the model folder may be read-only).
+ * {@code session.model_external_initializers_file_folder_path} names the original model's folder, so the relative
+ * data locations resolve and nothing is written to disk (the model folder may be read-only).
  *
  * <p>Thread-safe: runs hold a read lock of the handle and of their binding, {@link #close()} takes the write lock,
  * so it waits for in-flight runs.

@@ -151,7 +151,11 @@ final class HandleFixtures {
 
     /** Plain-Java UNet outputs with every layer {@code W + Σ s·B·A}. */
     static float[][] reference(TestGraphs.Generated g, EffectiveScales scales, Map<String, LoraAdapter> adapters) {
-        Map<String, float[]> w = patched(g, Component.UNET, scales, adapters);
+        return reference(g, patched(g, Component.UNET, scales, adapters));
+    }
+
+    /** Plain-Java UNet outputs with the given weights (PyTorch layout, by module path). */
+    static float[][] reference(TestGraphs.Generated g, Map<String, float[]> w) {
         float[] x = Reference.conv(sample(), BATCH, 8, 4, 4, w.get(CONV1), g.biases().get(CONV1), 16, 3, 1, 1);
         x = Reference.conv(x, BATCH, 16, 4, 4, w.get(PROJ_IN), g.biases().get(PROJ_IN), 16, 1, 1, 0);
         x = Reference.conv(x, BATCH, 16, 4, 4, w.get(DOWNSAMPLER), g.biases().get(DOWNSAMPLER), 16, 3, 2, 1);

@@ -223,6 +223,86 @@ class OnnxModelHandleTest {
     }
 
     @Test
+    void doraOnDynamicFallsBackToFused() throws Exception {
+        TestGraphs.Generated g = TestGraphs.unet(dir, Style.LEGACY, false, 7);
+        LayerGeometry toQ = TestGraphs.UNET_MODULES.get(TestGraphs.TO_Q);
+        LoraModule plain = HandleFixtures.lora(TestGraphs.TO_Q, 2, 2f, 31);
+        // magnitude = twice the row norms of W + s·B·A: the DoRA merge is then exactly 2·(W + s·B·A)
+        float s = 0.5f * plain.scale();
+        float[] w = g.weights().get(TestGraphs.TO_Q);
+        float[] a = plain.a().toFloatArray();
+        float[] b = plain.b().toFloatArray();
+        float[] merged = new float[16 * 16];
+        float[] norms = new float[16];
+        for (int o = 0; o < 16; o++) {
+            double n = 0;
+            for (int i = 0; i < 16; i++) {
+                double d = 0;
+                for (int k = 0; k < 2; k++) {
+                    d += (double) b[o * 2 + k] * a[k * 16 + i];
+                }
+                merged[o * 16 + i] = (float) (w[o * 16 + i] + s * d);
+                n += (double) merged[o * 16 + i] * merged[o * 16 + i];
+            }
+            norms[o] = (float) (2 * Math.sqrt(n));
+        }
+        LoraAdapter dora = HandleFixtures.adapter(Component.UNET, new LoraModule(Component.UNET, TestGraphs.TO_Q, toQ,
+                2, 2f, plain.a(), plain.b(), java.util.Optional.empty(),
+                java.util.Optional.of(TensorData.ofFloats(new long[] {16}, norms)), java.util.Optional.empty()));
+        EffectiveScales request = EffectiveScales.builder().put(Component.UNET, TestGraphs.TO_Q, "dora", s).build();
+        Map<String, float[]> weights = new java.util.HashMap<>(g.weights());
+        float[] doubled = merged.clone();
+        for (int i = 0; i < doubled.length; i++) {
+            doubled[i] *= 2;
+        }
+        weights.put(TestGraphs.TO_Q, doubled);
+        try (OnnxModelHandle handle = openUnet(g.file());
+                LoraBinding binding = handle.bind(LoraMode.DYNAMIC, request, Map.of("dora", dora))) {
+            assertEquals(LoraMode.FUSED, binding.mode());
+            assertEquals(List.of("dora"), binding.adapterNames());
+            assertEquals(1, binding.layerCount());
+            assertClose(HandleFixtures.reference(g, weights), outputs(handle.run(unetInputs(), binding)), 1e-4);
+        }
+    }
+
+    @Test
+    void closingAFusedBindingWaitsForItsRuns() throws Exception {
+        TestGraphs.Generated g = TestGraphs.unet(dir, Style.LEGACY, false, 3);
+        Map<String, LoraAdapter> adapters = Map.of("a1", a1());
+        try (OnnxModelHandle handle = openUnet(g.file())) {
+            OnnxLoraBinding fused = (OnnxLoraBinding) handle.bind(LoraMode.FUSED, scales("a1", adapters.get("a1"), 1.0),
+                    adapters);
+            CountDownLatch running = new CountDownLatch(1);
+            CountDownLatch release = new CountDownLatch(1);
+            Thread runner = new Thread(() -> {
+                fused.lock().readLock().lock();
+                try {
+                    running.countDown();
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                } finally {
+                    fused.lock().readLock().unlock();
+                }
+            });
+            runner.start();
+            running.await();
+            Thread closer = new Thread(fused::close);
+            closer.start();
+            closer.join(300);
+            assertTrue(closer.isAlive(), "closing the binding must wait for its in-flight run");
+            assertFalse(fused.isClosed());
+            release.countDown();
+            closer.join(10_000);
+            assertTrue(fused.isClosed());
+            runner.join();
+            assertThrows(IllegalStateException.class, () -> handle.run(unetInputs(), fused));
+            // the handle itself is unaffected
+            assertClose(reference(g, EffectiveScales.empty(), adapters), outputs(handle.run(unetInputs())), 1e-4);
+        }
+    }
+
+    @Test
     void concurrentRunsMatchSerialRuns() throws Exception {
         TestGraphs.Generated g = TestGraphs.unet(dir, Style.DYNAMO, false, 12);
         Map<String, LoraAdapter> adapters = Map.of("a1", a1(), "a2", a2());
