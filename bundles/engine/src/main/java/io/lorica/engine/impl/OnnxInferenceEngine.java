@@ -23,8 +23,9 @@ import java.util.Optional;
  * reference catalog ({@link ReferenceModels#catalog}) of every family that has the role's component and keeps the one
  * with the fewest unbound modules ({@link ModuleIndex#problems()}); ties go to the family with more bound modules,
  * then to the first family in declaration order. When the family is known (e.g. from {@code model_index.json}), pass
- * it to {@link #open(Path, ModelRole, ModelFamily)}, or a whole catalog to {@link #open(Path, ModelRole, ModuleCatalog)};
- * a family can also be fixed for every call at construction ({@link #OnnxInferenceEngine(OrtRuntime, ModelFamily)}).
+ * it to {@link #open(Path, ModelRole, ModelFamily)}, or a whole catalog to
+ * {@link #open(Path, ModelRole, ModuleCatalog)}; a family can also be fixed for every call at construction
+ * ({@link #OnnxInferenceEngine(OrtRuntime, ModelFamily)}).
  */
 public final class OnnxInferenceEngine implements InferenceEngine {
 
