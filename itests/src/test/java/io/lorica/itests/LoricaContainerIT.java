@@ -56,7 +56,7 @@ public class LoricaContainerIT {
 
     /** Every Lorica bundle the 'lorica' feature must bring up; a new bundle module is added here. */
     static final Set<String> LORICA_BUNDLES = Set.of("io.lorica.api", "io.lorica.config", "io.lorica.onnxruntime",
-            "io.lorica.models", "io.lorica.loader", "io.lorica.policy", "io.lorica.console");
+            "io.lorica.models", "io.lorica.loader", "io.lorica.policy", "io.lorica.engine", "io.lorica.console");
 
     private static final Duration TIMEOUT = Duration.ofSeconds(30);
 
@@ -83,7 +83,7 @@ public class LoricaContainerIT {
         Feature lorica = features.getFeature("lorica");
         assertNotNull("feature 'lorica' is not known to Karaf", lorica);
         assertTrue("feature 'lorica' is not installed", features.isInstalled(lorica));
-        for (String part : List.of("lorica-api", "lorica-config", "lorica-onnxruntime", "lorica-models", "lorica-loader", "lorica-policy", "lorica-console")) {
+        for (String part : List.of("lorica-api", "lorica-config", "lorica-onnxruntime", "lorica-models", "lorica-loader", "lorica-policy", "lorica-engine", "lorica-console")) {
             assertTrue("feature " + part + " is not installed", features.isInstalled(features.getFeature(part)));
         }
     }
@@ -234,6 +234,18 @@ public class LoricaContainerIT {
         assertTrue(again.selfTest().maxAbsError() <= 1e-6);
         Poll.until(TIMEOUT, "console sees the runtime again",
                 () -> Http.get("/lorica/api/status").body().contains("\"ready\":true"));
+    }
+
+    @Test
+    public void inferenceEngine_isAServiceOnTheContainersRuntime() {
+        ServiceReference<io.lorica.api.engine.InferenceEngine> reference = context.getServiceReference(io.lorica.api.engine.InferenceEngine.class);
+        assertNotNull("no InferenceEngine service", reference);
+        io.lorica.api.engine.InferenceEngine engine = context.getService(reference);
+        assertEquals(runtime().selectedProvider().name(), engine.provider().name());
+        java.nio.file.Path missing = java.nio.file.Path.of(System.getProperty("karaf.base"), "no-such-model", "model.onnx");
+        RuntimeException e = org.junit.Assert.assertThrows(RuntimeException.class,
+                () -> engine.open(missing, io.lorica.api.engine.ModelRole.UNET));
+        assertTrue(e.getMessage(), e.getMessage().contains("model.onnx"));
     }
 
     private Bundle bundle(String symbolicName) {

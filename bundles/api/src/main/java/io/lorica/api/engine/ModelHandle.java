@@ -38,13 +38,13 @@ public interface ModelHandle extends AutoCloseable {
 
     /**
      * Prepares LoRA for this model: for this model's component, every module in {@code scales} with the adapters
-     * acting there.
+     * acting there. A {@code DYNAMIC} request that meets modules the low-rank branches cannot express (DoRA, full
+     * deltas, LoRA bias) is served by a {@code FUSED} binding instead, with one warning naming them: never dropped.
      *
      * @param adapters the adapters named in {@code scales}, by name
      * @throws IllegalArgumentException when an adapter named in {@code scales} is missing from {@code adapters}, a
      *                                  module is not a LoRA target of this graph or does not fit its geometry, the
-     *                                  role has no component but {@code scales} is not empty for it, or
-     *                                  {@code DYNAMIC} mode meets a DoRA or full-delta module
+     *                                  or the role has no component but {@code scales} is not empty
      * @throws IllegalStateException    when the engine fails (e.g. building a fused session), with the cause
      */
     LoraBinding bind(LoraMode mode, EffectiveScales scales, Map<String, LoraAdapter> adapters);

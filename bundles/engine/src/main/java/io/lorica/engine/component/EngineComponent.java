@@ -1,0 +1,100 @@
+package io.lorica.engine.component;
+
+import java.nio.file.Path;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+
+import io.lorica.api.ExecutionProvider;
+import io.lorica.api.ModelFamily;
+import io.lorica.api.engine.InferenceEngine;
+import io.lorica.api.engine.ModelHandle;
+import io.lorica.api.engine.ModelRole;
+import io.lorica.config.LayeredConfiguration;
+import io.lorica.engine.impl.OnnxInferenceEngine;
+import io.lorica.ort.OrtRuntime;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Modified;
+import org.osgi.service.component.annotations.Reference;
+import org.osgi.service.metatype.annotations.AttributeDefinition;
+import org.osgi.service.metatype.annotations.Designate;
+import org.osgi.service.metatype.annotations.ObjectClassDefinition;
+import org.osgi.service.metatype.annotations.Option;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Declarative Services wrapper of {@link OnnxInferenceEngine}: the {@link InferenceEngine} service on the container's
+ * ONNX Runtime (whose execution provider and threads come from {@code io.lorica.onnxruntime}). A configuration change
+ * applies to models opened afterwards; handles already open keep their sessions.
+ */
+@Component(service = InferenceEngine.class, configurationPid = EngineComponent.PID)
+@Designate(ocd = EngineComponent.Config.class)
+public final class EngineComponent implements InferenceEngine {
+
+    static final String PID = "io.lorica.engine";
+    static final String SCOPE = "engine";
+    static final Map<String, Object> DEFAULTS = Collections.unmodifiableMap(new LinkedHashMap<>(Map.of("family", "auto")));
+
+    private static final Logger LOG = LoggerFactory.getLogger(EngineComponent.class);
+
+    @ObjectClassDefinition(name = "Lorica inference engine",
+            description = "How the engine opens models. System property lorica.engine.family and environment variable "
+                    + "LORICA_ENGINE_FAMILY override the value.")
+    @interface Config {
+        @AttributeDefinition(name = "Model family",
+                description = "auto: detect SD 1.5 or SDXL from each graph's layers; sd15 or sdxl: always that family",
+                options = {@Option(label = "auto", value = "auto"), @Option(label = "sd15", value = "sd15"),
+                        @Option(label = "sdxl", value = "sdxl")})
+        String family() default "auto";
+    }
+
+    @Reference
+    private OrtRuntime runtime;
+
+    private volatile OnnxInferenceEngine engine;
+
+    @Activate
+    void activate(Map<String, Object> properties) {
+        engine = build(runtime, properties);
+    }
+
+    @Modified
+    void modified(Map<String, Object> properties) {
+        engine = build(runtime, properties);
+    }
+
+    static OnnxInferenceEngine build(OrtRuntime runtime, Map<String, Object> properties) {
+        LayeredConfiguration config = LayeredConfiguration.of(SCOPE, DEFAULTS, properties);
+        if (!config.unknownKeys().isEmpty()) {
+            LOG.warn("inference engine: ignoring unknown configuration keys {} of {}; known keys are {}",
+                    config.unknownKeys(), PID, DEFAULTS.keySet());
+        }
+        String family = config.getString("family").trim().toLowerCase(Locale.ROOT);
+        OnnxInferenceEngine engine = family.equals("auto") ? new OnnxInferenceEngine(runtime)
+                : new OnnxInferenceEngine(runtime, familyOf(family));
+        LOG.info("inference engine on ONNX Runtime {} ({}), model family {}", runtime.version(), runtime.selectedProvider(), family);
+        return engine;
+    }
+
+    private static ModelFamily familyOf(String value) {
+        try {
+            return ModelFamily.fromId(value);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("configuration " + PID + " key 'family' = '" + value
+                    + "' is not valid: expected one of [auto, sd15, sdxl]", e);
+        }
+    }
+
+    @Override
+    public ExecutionProvider provider() {
+        return engine.provider();
+    }
+
+    @Override
+    public ModelHandle open(Path modelFile, ModelRole role) {
+        return engine.open(modelFile, role);
+    }
+}
