@@ -59,6 +59,11 @@ import org.slf4j.LoggerFactory;
  * {@code session.model_external_initializers_file_folder_path} names the original model's folder, so the relative
  * data locations resolve and nothing is written to disk (the model folder may be read-only).
  *
+ * <p>The dynamic session's weights are the pristine ones until {@link #fuseBase} replaces the session by one whose
+ * weights have adapters baked in (Diffusers' {@code fuse_lora}); dynamic bindings then act on top of that fused base
+ * (merged plus active adapters, as in Diffusers), and {@link #unfuseBase()} swaps back to the pristine weights. A swap
+ * is atomic: new runs use the new session, in-flight runs finish on the old one, which is closed after them.
+ *
  * <p>Thread-safe: runs hold a read lock of the handle and of their binding, {@link #close()} takes the write lock,
  * so it waits for in-flight runs.
  */
@@ -81,7 +86,8 @@ public final class OnnxModelHandle implements ModelHandle {
     private final AtomicInteger sessionsCreated = new AtomicInteger();
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
     private final Set<OnnxLoraBinding> fusedBindings = ConcurrentHashMap.newKeySet();
-    private final OrtSession session;
+    private final Object swapLock = new Object();
+    private volatile BaseSession current;
     private final DynamicInputs.Request zeroRank;
     private final OnnxLoraBinding base;
     private volatile boolean closed;
@@ -122,7 +128,8 @@ public final class OnnxModelHandle implements ModelHandle {
             this.layout = null;
         }
         this.targets = Collections.unmodifiableMap(t);
-        this.session = createSession(rewritten);
+        OrtSession session = createSession(rewritten);
+        this.current = new BaseSession(session, EffectiveScales.empty(), Map.of());
         try {
             this.zeroRank = layout == null ? null
                     : DynamicInputs.build(env, layout, EffectiveScales.empty(), Map.of());
@@ -227,9 +234,52 @@ public final class OnnxModelHandle implements ModelHandle {
         }
     }
 
-    private LoraBinding fused(EffectiveScales scales, Map<String, LoraAdapter> adapters, List<String> names,
+    private LoraBinding fused(EffectiveScales request, Map<String, LoraAdapter> requestAdapters, List<String> names,
             int layers) {
-        Map<String, TensorData> patched = new WeightFuser(pristine, index).fuse(scales, adapters, false);
+        // on a fused base the binding's weights hold the base's adapters too (merged + active, as in Diffusers)
+        BaseSession b = current;
+        EffectiveScales scales = withBase(request, b);
+        Map<String, LoraAdapter> adapters = new LinkedHashMap<>(b.adapters);
+        for (Map.Entry<String, LoraAdapter> e : requestAdapters.entrySet()) {
+            LoraAdapter known = adapters.get(e.getKey());
+            if (known != null && !known.equals(e.getValue())) {
+                throw new IllegalArgumentException("adapter '" + e.getKey() + "' is fused into the base of "
+                        + modelFile + " but a different adapter of that name was given");
+            }
+            adapters.put(e.getKey(), e.getValue());
+        }
+        OrtSession fusedSession = createSession(patchedModel(scales, adapters, false));
+        DynamicInputs.Request zero;
+        try {
+            zero = DynamicInputs.build(env, layout, EffectiveScales.empty(), Map.of());
+        } catch (RuntimeException e) {
+            closeQuietly(fusedSession);
+            throw e;
+        }
+        OnnxLoraBinding binding = new OnnxLoraBinding(this, LoraMode.FUSED, names, layers, zero, fusedSession, false);
+        fusedBindings.add(binding);
+        return binding;
+    }
+
+    private EffectiveScales withBase(EffectiveScales request, BaseSession b) {
+        if (b.scales.isEmpty()) {
+            return request;
+        }
+        Component component = role.component().orElseThrow();
+        EffectiveScales.Builder builder = EffectiveScales.builder();
+        for (String path : b.scales.modules(component)) {
+            b.scales.adapters(component, path).forEach((a, s) -> builder.put(component, path, a, s));
+        }
+        for (String path : request.modules(component)) {
+            request.adapters(component, path).forEach((a, s) -> builder.put(component, path, a,
+                    s + b.scales.scale(component, path, a)));
+        }
+        return builder.build();
+    }
+
+    /** The rewritten graph with the weights patched by {@link WeightFuser}, names and shapes validated. */
+    private OnnxModel patchedModel(EffectiveScales scales, Map<String, LoraAdapter> adapters, boolean safe) {
+        Map<String, TensorData> patched = new WeightFuser(pristine, index).fuse(scales, adapters, safe);
         OnnxModel model = rewritten;
         for (Map.Entry<String, TensorData> e : patched.entrySet()) {
             Initializer initializer = rewritten.initializer(e.getKey()).orElseThrow(() -> new IllegalStateException(
@@ -241,17 +291,175 @@ public final class OnnxModelHandle implements ModelHandle {
             }
             model = model.withInitializer(e.getKey(), value);
         }
-        OrtSession fusedSession = createSession(model);
-        DynamicInputs.Request zero;
+        return model;
+    }
+
+    /**
+     * Bakes adapters into the weights of the handle's long-lived dynamic session (Diffusers' {@code fuse_lora}): a new
+     * session of the rewritten graph is built, outside any lock, with the weights {@code W_pristine + Σ s·ΔW} over
+     * exactly {@code scales} (replacing whatever was fused before), then swapped in atomically. New runs of the base
+     * binding and of dynamic bindings use it (dynamic adapters act on top of the fused ones); in-flight runs finish
+     * on the old session, which is closed after them. On failure the current session is left untouched. Empty scales
+     * restore the pristine weights, as {@link #unfuseBase()}.
+     *
+     * @param scales   the effective scales ({@code alpha/r · weight · lora_scale}) of this handle's component; scales
+     *                 of other components are ignored
+     * @param adapters the adapters by name, holding every adapter named in {@code scales}
+     * @param safe     Diffusers' {@code safe_fusing}: refuse NaN or infinite weights
+     * @throws IllegalArgumentException when a module is not a LoRA target, an adapter is missing, the role is not
+     *                                  LoRA-loadable, or (safe) the merged weights are not finite ("NaNs detected in
+     *                                  the merged weights. The adapter {name} seems to be broken")
+     * @throws IllegalStateException    when the handle is closed or ONNX Runtime cannot create the session
+     */
+    public void fuseBase(EffectiveScales scales, Map<String, LoraAdapter> adapters, boolean safe) {
+        BaseSession next = prepareBase(scales, adapters, safe);
+        BaseSession previous;
         try {
-            zero = DynamicInputs.build(env, layout, EffectiveScales.empty(), Map.of());
+            previous = install(next);
         } catch (RuntimeException e) {
-            closeQuietly(fusedSession);
+            next.release();
             throw e;
         }
-        OnnxLoraBinding binding = new OnnxLoraBinding(this, LoraMode.FUSED, names, layers, zero, fusedSession, false);
-        fusedBindings.add(binding);
-        return binding;
+        previous.release();
+    }
+
+    /**
+     * Restores the pristine weights of the handle's dynamic session (Diffusers' {@code unfuse_lora}), swapping in a
+     * session over the unmodified rewritten graph as {@link #fuseBase} does; nothing happens when nothing is fused.
+     *
+     * @throws IllegalStateException when the handle is closed or ONNX Runtime cannot create the session; the current
+     *                               session is then left untouched
+     */
+    public void unfuseBase() {
+        if (current.scales.isEmpty()) {
+            requireOpen();
+            return;
+        }
+        fuseBase(EffectiveScales.empty(), Map.of(), false);
+    }
+
+    /** The adapters baked into the weights of the dynamic session, in activation order; empty when pristine. */
+    public List<String> fusedAdapters() {
+        return current.scales.adapterNames();
+    }
+
+    /** The scales baked into the weights of the dynamic session; empty when pristine. */
+    public EffectiveScales fusedScales() {
+        return current.scales;
+    }
+
+    /**
+     * Builds, outside any lock, the session a later {@link #install} puts in place; the caller owns the returned
+     * reference and must {@link BaseSession#release()} it if it is not installed.
+     */
+    BaseSession prepareBase(EffectiveScales scales, Map<String, LoraAdapter> adapters, boolean safe) {
+        if (scales == null || adapters == null) {
+            throw new IllegalArgumentException("scales and adapters must not be null");
+        }
+        requireOpen();
+        Component component = role.component().orElse(null);
+        if (component == null) {
+            if (!scales.isEmpty()) {
+                throw new IllegalArgumentException("model " + modelFile + " (" + role
+                        + ") is not LoRA-loadable, but adapter scales were given for " + scales.components());
+            }
+            return new BaseSession(createSession(rewritten), EffectiveScales.empty(), Map.of());
+        }
+        EffectiveScales.Builder own = EffectiveScales.builder();
+        Map<String, LoraAdapter> used = new LinkedHashMap<>();
+        for (String path : scales.modules(component)) {
+            if (index.binding(path).isEmpty()) {
+                String why = index.problems().get(path);
+                throw new IllegalArgumentException("module " + path + " is not a LoRA target of the " + component
+                        + " graph " + modelFile + (why == null ? "" : ": " + why));
+            }
+            for (Map.Entry<String, Float> e : scales.adapters(component, path).entrySet()) {
+                LoraAdapter adapter = adapters.get(e.getKey());
+                if (adapter == null) {
+                    throw new IllegalArgumentException("adapter '" + e.getKey() + "' has scales on " + component
+                            + "/" + path + " but is not among the adapters given " + adapters.keySet());
+                }
+                own.put(component, path, e.getKey(), e.getValue());
+                used.put(e.getKey(), adapter);
+            }
+        }
+        EffectiveScales mine = own.build();
+        OnnxModel model = mine.isEmpty() ? rewritten : patchedModel(mine, used, safe);
+        return new BaseSession(createSession(model), mine, Collections.unmodifiableMap(used));
+    }
+
+    /**
+     * Puts {@code next} in place as the dynamic session, taking over the caller's reference, and hands the caller the
+     * handle's reference to the previous one (to {@link BaseSession#release()} or to re-install on rollback).
+     *
+     * @throws IllegalStateException when the handle is closed; {@code next} is then still the caller's
+     */
+    BaseSession install(BaseSession next) {
+        lock.readLock().lock();
+        try {
+            requireOpen();
+            synchronized (swapLock) {
+                BaseSession previous = current;
+                current = next;
+                return previous;
+            }
+        } finally {
+            lock.readLock().unlock();
+        }
+    }
+
+    private BaseSession acquireCurrent() {
+        while (true) {
+            BaseSession s = current;
+            if (s.acquire()) {
+                return s;
+            }
+        }
+    }
+
+    /**
+     * A dynamic session over the rewritten graph with the weights of some fused adapters, reference counted: the
+     * handle holds one reference while it is current, each run one while it executes; the last release closes it.
+     */
+    final class BaseSession {
+
+        private final OrtSession session;
+        private final EffectiveScales scales;
+        private final Map<String, LoraAdapter> adapters;
+        private final AtomicInteger references = new AtomicInteger(1);
+
+        BaseSession(OrtSession session, EffectiveScales scales, Map<String, LoraAdapter> adapters) {
+            this.session = session;
+            this.scales = scales;
+            this.adapters = adapters;
+        }
+
+        boolean acquire() {
+            while (true) {
+                int n = references.get();
+                if (n == 0) {
+                    return false;
+                }
+                if (references.compareAndSet(n, n + 1)) {
+                    return true;
+                }
+            }
+        }
+
+        void release() {
+            if (references.decrementAndGet() == 0) {
+                closeQuietly(session);
+            }
+        }
+
+        /** Whether the session has been closed (for tests). */
+        boolean isClosed() {
+            return references.get() == 0;
+        }
+
+        EffectiveScales scales() {
+            return scales;
+        }
     }
 
     @Override
@@ -281,8 +489,15 @@ public final class OnnxModelHandle implements ModelHandle {
                 if (lora == null && zeroRank != null) {
                     lora = zeroRank.tensors();
                 }
-                OrtSession target = b.session() != null ? b.session() : session;
-                return execute(target, inputs, lora);
+                if (b.session() != null) {
+                    return execute(b.session(), inputs, lora);
+                }
+                BaseSession s = acquireCurrent();
+                try {
+                    return execute(s.session, inputs, lora);
+                } finally {
+                    s.release();
+                }
             } finally {
                 b.lock().readLock().unlock();
             }
@@ -475,7 +690,7 @@ public final class OnnxModelHandle implements ModelHandle {
             if (zeroRank != null) {
                 zeroRank.close();
             }
-            closeQuietly(session);
+            current.release();
         } finally {
             lock.writeLock().unlock();
         }
