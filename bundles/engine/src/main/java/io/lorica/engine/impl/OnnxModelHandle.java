@@ -50,7 +50,8 @@ import org.slf4j.LoggerFactory;
  * LoRA branch on every bound layer ({@link LoraGraphRewriter}) and loaded into ONE long-lived dynamic session that
  * serves every adapter configuration: a {@link LoraMode#DYNAMIC} binding only holds per-request branch inputs
  * ({@link DynamicInputs}). A {@link LoraMode#FUSED} binding owns a session of the rewritten graph whose weights were
- * patched from the pristine base ({@link WeightFuser}); its branches are fed zero-rank factors. A dynamic request
+ * patched from the pristine weights ({@link WeightFuser}) with the binding's adapters plus those fused into the base;
+ * its branches are fed zero-rank factors. A dynamic request
  * with modules the branches cannot express (DoRA, full deltas, LoRA bias, layers the rewriter skipped) is served by a
  * fused binding instead, with one warning naming them.
  *
