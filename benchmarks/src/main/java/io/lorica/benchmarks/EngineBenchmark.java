@@ -45,7 +45,7 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * The inference engine on a {@link SyntheticUnet} (192 Linear LoRA targets, every block at {@code width}, {@code tokens}
- * image tokens, batch 1) on CPU with {@code threads} intra-op threads. Run with
+ * image tokens — 64 by default so that a step takes tens to a hundred ms —, batch 1) on CPU with {@code threads} intra-op threads. Run with
  * {@code java -jar benchmarks/target/benchmarks.jar EngineBenchmark -wi 3 -w 1 -i 5 -r 1 -f 1}.
  *
  * <ul>
@@ -56,14 +56,13 @@ import org.openjdk.jmh.annotations.Warmup;
  * DYNAMIC binding of the 2-adapter rank-16 mix, and a FUSED binding of the same mix. Goals: dynamic/base at most 1.15,
  * fused/base at most 1.03.</li>
  * <li>{@code fuseSdxlSize}: {@link WeightFuser#fuse} of a rank-32 adapter over the SDXL UNet attention targets at their
- * real shapes (from the SDXL reference catalog) — the time to the patched weights. To keep the set-up small it uses
- * the modules of {@code transformer_blocks.0} plus {@code proj_in/proj_out} of every SDXL attention module
- * ({@code sdxlSubset=true}); the set-up prints the fraction of the 722 targets' weight elements this covers, so the
- * full figure is the measured time divided by that fraction. {@code -p sdxlSubset=false} fuses all 722 (needs about
- * 12 GB of heap; pass {@code -jvmArgsAppend -Xmx16g}).</li>
+ * real shapes (from the SDXL reference catalog, 722 targets, 2.2 G weight elements) — the time to the patched
+ * weights. The fuser's cost is linear in the weight elements (out x in x rank), and all 722 take minutes per call, so
+ * by default every {@code sdxlStride}-th target (48: 16 targets of mixed shapes) is fused; the set-up prints the
+ * fraction of the weight elements this covers, and the full-size figure is the measured time divided by it
+ * ({@code -p sdxlStride=1} fuses all 722; pass {@code -jvmArgsAppend -Xmx20g}).</li>
  * </ul>
  */
-@State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
 @Warmup(iterations = 3, time = 1)
@@ -71,148 +70,180 @@ import org.openjdk.jmh.annotations.Warmup;
 @Fork(value = 1, jvmArgs = {"-Xmx8g"})
 public class EngineBenchmark {
 
-    @Param({"320"})
-    public int width;
+    /** The synthetic SD 1.5-like UNet, its handle and bindings. */
+    @State(Scope.Benchmark)
+    public static class Unet {
 
-    @Param({"256"})
-    public int tokens;
+        @Param({"320"})
+        public int width;
 
-    @Param({"16"})
-    public int rank;
+        @Param({"64"})
+        public int tokens;
 
-    @Param({"2"})
-    public int threads;
+        @Param({"16"})
+        public int rank;
 
-    @Param({"true"})
-    public boolean sdxlSubset;
+        @Param({"2"})
+        public int threads;
 
-    private Path folder;
-    private OnnxModelHandle handle;
-    private Map<String, TensorData> inputs;
-    private Map<String, LoraAdapter> adapters;
-    private EffectiveScales[] mixes;
-    private LoraBinding switching;
-    private int switches;
-    private LoraBinding dynamic;
-    private LoraBinding fused;
-    private int sessionsBefore;
-    private WeightFuser fuser;
-    private EffectiveScales sdxlScales;
-    private Map<String, LoraAdapter> sdxlAdapter;
+        Path folder;
+        OnnxModelHandle handle;
+        Map<String, TensorData> inputs;
+        Map<String, LoraAdapter> adapters;
+        EffectiveScales[] mixes;
+        LoraBinding switching;
+        int switches;
+        LoraBinding dynamic;
+        LoraBinding fused;
+        int sessionsBefore;
 
-    @Setup(Level.Trial)
-    public void setUp() throws IOException {
-        long start = System.nanoTime();
-        folder = Files.createTempDirectory("lorica-bench-engine-");
-        SyntheticUnet.Generated unet = SyntheticUnet.write(folder.resolve("unet"), width, width, tokens, 42);
-        handle = new OnnxInferenceEngine(new BenchRuntime(threads)).open(unet.file(), ModelRole.UNET,
-                unet.catalog());
-        if (handle.loraTargets().size() != 192) {
-            throw new IllegalStateException("expected 192 LoRA targets, the handle has " + handle.loraTargets().size()
-                    + "; problems: " + handle.index().problems());
-        }
-        SplittableRandom random = new SplittableRandom(7);
-        inputs = Map.of("sample", randomTensor(random, 1, tokens, width),
-                "encoder_hidden_states", randomTensor(random, 1, SyntheticUnet.TEXT_TOKENS, width));
-        adapters = new LinkedHashMap<>();
-        for (String name : new String[] {"a", "b", "c", "d"}) {
-            adapters.put(name, adapter(unet.modules(), rank, random));
-        }
-        mixes = new EffectiveScales[] {scales(unet.modules(), "a", 0.8f, "b", 0.5f),
-            scales(unet.modules(), "c", 0.7f, "d", 0.6f)};
-        dynamic = handle.bind(LoraMode.DYNAMIC, mixes[0], adapters);
-        fused = handle.bind(LoraMode.FUSED, mixes[0], adapters);
-        sessionsBefore = sessions(handle);
-        float[] base = handle.run(inputs, handle.base()).get("out_sample").toFloatArray();
-        float[] dyn = handle.run(inputs, dynamic).get("out_sample").toFloatArray();
-        float[] fus = handle.run(inputs, fused).get("out_sample").toFloatArray();
-        System.out.printf("%nsynthetic UNet: width %d, tokens %d, %d targets; max|dynamic-fused| %.3g, "
-                + "max|dynamic-base| %.3g; set-up (UNet) %.1f s%n", width, tokens, handle.loraTargets().size(),
-                maxDiff(dyn, fus), maxDiff(dyn, base), (System.nanoTime() - start) / 1e9);
-
-        Map<String, LayerGeometry> sdxl = new LinkedHashMap<>();
-        long all = 0;
-        long used = 0;
-        for (Map.Entry<String, LayerGeometry> e : ReferenceModels.catalog(ModelFamily.SDXL).modules(Component.UNET)
-                .entrySet()) {
-            String path = e.getKey();
-            if (!path.contains(".attentions.")) {
-                continue;
+        @Setup(Level.Trial)
+        public void setUp() throws IOException {
+            long start = System.nanoTime();
+            folder = Files.createTempDirectory("lorica-bench-engine-");
+            SyntheticUnet.Generated unet = SyntheticUnet.write(folder.resolve("unet"), width, width, tokens, 42);
+            handle = new OnnxInferenceEngine(new BenchRuntime(threads)).open(unet.file(), ModelRole.UNET,
+                    unet.catalog());
+            if (handle.loraTargets().size() != 192) {
+                throw new IllegalStateException("expected 192 LoRA targets, the handle has " + handle.loraTargets().size()
+                        + "; problems: " + handle.index().problems());
             }
-            long n = (long) e.getValue().inFeatures() * e.getValue().outFeatures();
-            all += n;
-            if (!sdxlSubset || !path.contains(".transformer_blocks.") || path.contains(".transformer_blocks.0.")) {
-                sdxl.put(path, e.getValue());
-                used += n;
+            SplittableRandom random = new SplittableRandom(7);
+            inputs = Map.of("sample", randomTensor(random, 1, tokens, width),
+                    "encoder_hidden_states", randomTensor(random, 1, SyntheticUnet.TEXT_TOKENS, width));
+            adapters = new LinkedHashMap<>();
+            for (String name : new String[] {"a", "b", "c", "d"}) {
+                adapters.put(name, adapter(unet.modules(), rank, random));
+            }
+            mixes = new EffectiveScales[] {scales(unet.modules(), "a", 0.8f, "b", 0.5f),
+                scales(unet.modules(), "c", 0.7f, "d", 0.6f)};
+            dynamic = handle.bind(LoraMode.DYNAMIC, mixes[0], adapters);
+            fused = handle.bind(LoraMode.FUSED, mixes[0], adapters);
+            sessionsBefore = sessions(handle);
+            float[] base = handle.run(inputs, handle.base()).get("out_sample").toFloatArray();
+            float[] dyn = handle.run(inputs, dynamic).get("out_sample").toFloatArray();
+            float[] fus = handle.run(inputs, fused).get("out_sample").toFloatArray();
+            System.out.printf("%nsynthetic UNet: width %d, tokens %d, %d targets; max|dynamic-fused| %.3g, "
+                    + "max|dynamic-base| %.3g; set-up (UNet) %.1f s%n", width, tokens, handle.loraTargets().size(),
+                    maxDiff(dyn, fus), maxDiff(dyn, base), (System.nanoTime() - start) / 1e9);
+
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() throws IOException {
+            int after = sessions(handle);
+            System.out.printf("%nsessions created: %d after the bindings of the set-up, %d at the end (%d switches)%n",
+                    sessionsBefore, after, switches);
+            if (switching != null) {
+                switching.close();
+            }
+            dynamic.close();
+            fused.close();
+            handle.close();
+            delete(folder);
+            if (after != sessionsBefore) {
+                throw new IllegalStateException("switching dynamic bindings created " + (after - sessionsBefore)
+                        + " sessions");
             }
         }
-        Path sdxlFile = SyntheticUnet.linears(folder.resolve("sdxl"), sdxl, 43);
-        OnnxModel sdxlModel = OnnxModel.read(sdxlFile);
-        ModuleIndex index = ModuleIndex.build(sdxlModel,
-                io.lorica.api.format.ModuleCatalog.of(ModelFamily.SDXL, Map.of(Component.UNET, sdxl)),
-                Component.UNET);
-        if (index.bindings().size() != sdxl.size()) {
-            throw new IllegalStateException("SDXL graph: " + index.bindings().size() + " of " + sdxl.size()
-                    + " bound; " + index.problems());
-        }
-        fuser = new WeightFuser(sdxlModel, index);
-        sdxlAdapter = Map.of("x", adapter(sdxl, 32, random));
-        EffectiveScales.Builder b = EffectiveScales.builder();
-        sdxl.keySet().forEach(p -> b.put(Component.UNET, p, "x", 0.5f));
-        sdxlScales = b.build();
-        System.out.printf("fuseSdxlSize: %d of the SDXL UNet's attention targets, %.1f M of %.1f M weight elements "
-                + "(fraction %.4f); set-up total %.1f s%n", sdxl.size(), used / 1e6, all / 1e6, used / (double) all,
-                (System.nanoTime() - start) / 1e9);
-    }
 
-    @TearDown(Level.Trial)
-    public void tearDown() throws IOException {
-        int after = sessions(handle);
-        System.out.printf("%nsessions created: %d after the bindings of the set-up, %d at the end (%d switches)%n",
-                sessionsBefore, after, switches);
-        if (switching != null) {
-            switching.close();
+}
+
+    /** Graph, index and rank-32 adapter over SDXL UNet attention targets at real shapes. */
+    @State(Scope.Benchmark)
+    public static class Sdxl {
+
+        /** Take every n-th of the 722 SDXL attention targets (1 = all 722; needs about 16 GB heap). */
+        @Param({"48"})
+        public int sdxlStride;
+
+        WeightFuser fuser;
+        EffectiveScales sdxlScales;
+        Map<String, LoraAdapter> sdxlAdapter;
+        Path folder;
+
+        @Setup(Level.Trial)
+        public void setUp() throws IOException {
+            long start = System.nanoTime();
+            folder = Files.createTempDirectory("lorica-bench-fuse-");
+            SplittableRandom random = new SplittableRandom(8);
+            Map<String, LayerGeometry> sdxl = new LinkedHashMap<>();
+            long all = 0;
+            long used = 0;
+            int count = 0;
+            for (Map.Entry<String, LayerGeometry> e : ReferenceModels.catalog(ModelFamily.SDXL).modules(Component.UNET)
+                    .entrySet()) {
+                String path = e.getKey();
+                if (!path.contains(".attentions.")) {
+                    continue;
+                }
+                long n = (long) e.getValue().inFeatures() * e.getValue().outFeatures();
+                all += n;
+                if (count++ % sdxlStride == 0) {
+                    sdxl.put(path, e.getValue());
+                    used += n;
+                }
+            }
+            Path sdxlFile = SyntheticUnet.linears(folder.resolve("sdxl"), sdxl, 43);
+            OnnxModel sdxlModel = OnnxModel.read(sdxlFile);
+            ModuleIndex index = ModuleIndex.build(sdxlModel,
+                    io.lorica.api.format.ModuleCatalog.of(ModelFamily.SDXL, Map.of(Component.UNET, sdxl)),
+                    Component.UNET);
+            if (index.bindings().size() != sdxl.size()) {
+                throw new IllegalStateException("SDXL graph: " + index.bindings().size() + " of " + sdxl.size()
+                        + " bound; " + index.problems());
+            }
+            fuser = new WeightFuser(sdxlModel, index);
+            sdxlAdapter = Map.of("x", adapter(sdxl, 32, random));
+            EffectiveScales.Builder b = EffectiveScales.builder();
+            sdxl.keySet().forEach(p -> b.put(Component.UNET, p, "x", 0.5f));
+            sdxlScales = b.build();
+            System.out.printf("fuseSdxlSize: %d of the SDXL UNet's attention targets, %.1f M of %.1f M weight elements "
+                    + "(fraction %.4f); set-up total %.1f s%n", sdxl.size(), used / 1e6, all / 1e6, used / (double) all,
+                    (System.nanoTime() - start) / 1e9);
         }
-        dynamic.close();
-        fused.close();
-        handle.close();
-        try (Stream<Path> files = Files.walk(folder)) {
-            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        }
-        if (after != sessionsBefore) {
-            throw new IllegalStateException("switching dynamic bindings created " + (after - sessionsBefore)
-                    + " sessions");
+
+
+        @TearDown(Level.Trial)
+        public void tearDown() throws IOException {
+            delete(folder);
         }
     }
 
     @Benchmark
-    public LoraBinding switchAdapters() {
-        LoraBinding next = handle.bind(LoraMode.DYNAMIC, mixes[switches++ & 1], adapters);
-        if (switching != null) {
-            switching.close();
+    public LoraBinding switchAdapters(Unet u) {
+        LoraBinding next = u.handle.bind(LoraMode.DYNAMIC, u.mixes[u.switches++ & 1], u.adapters);
+        if (u.switching != null) {
+            u.switching.close();
         }
-        switching = next;
+        u.switching = next;
         return next;
     }
 
     @Benchmark
-    public Map<String, TensorData> baseStep() {
-        return handle.run(inputs, handle.base());
+    public Map<String, TensorData> baseStep(Unet u) {
+        return u.handle.run(u.inputs, u.handle.base());
     }
 
     @Benchmark
-    public Map<String, TensorData> dynamicStep() {
-        return handle.run(inputs, dynamic);
+    public Map<String, TensorData> dynamicStep(Unet u) {
+        return u.handle.run(u.inputs, u.dynamic);
     }
 
     @Benchmark
-    public Map<String, TensorData> fusedStep() {
-        return handle.run(inputs, fused);
+    public Map<String, TensorData> fusedStep(Unet u) {
+        return u.handle.run(u.inputs, u.fused);
     }
 
     @Benchmark
-    public Map<String, TensorData> fuseSdxlSize() {
-        return fuser.fuse(sdxlScales, sdxlAdapter, false);
+    public Map<String, TensorData> fuseSdxlSize(Sdxl s) {
+        return s.fuser.fuse(s.sdxlScales, s.sdxlAdapter, false);
+    }
+
+    static void delete(Path folder) throws IOException {
+        try (Stream<Path> files = Files.walk(folder)) {
+            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        }
     }
 
     /** The handle's session count (package-private in the engine, read reflectively; -1 when not readable). */
