@@ -87,7 +87,12 @@ public final class WeightFuser {
             LayerGeometry g = binding.geometry();
             int out = g.outFeatures();
             Initializer weightInit = initializer(binding.weightInitializer(), path);
-            float[] w = canonical(weightInit.data().toFloatArray(), binding, out);
+            // the weight stays in its stored layout ([in, out] for MatMul) unless a DoRA or full-delta module needs the
+            // canonical [out, in]: low-rank deltas are added in place through transposed (small) factors, so the big
+            // matrix is never transposed
+            boolean storedTransposed = binding.layout() == WeightLayout.IN_OUT;
+            float[] w = weightInit.data().toFloatArray();
+            boolean canonical = !storedTransposed;
             int cols = w.length / out;
             float[] bias = null;
             boolean changed = false;
@@ -110,14 +115,28 @@ public final class WeightFuser {
                 if (s == 0f && !module.isDora()) {
                     continue;
                 }
-                float[] delta = module.isFullDelta() ? module.delta().orElseThrow().toFloatArray()
-                        : product(module.b().toFloatArray(), module.a().toFloatArray(), out, module.rank(), cols);
-                if (module.isDora()) {
-                    dora(w, delta, s, module.magnitude().orElseThrow().toFloatArray(), out, cols);
-                } else {
-                    for (int i = 0; i < w.length; i++) {
-                        w[i] += s * delta[i];
+                if (module.isDora() || module.isFullDelta()) {
+                    if (!canonical) {
+                        w = transpose(w, cols, out);
+                        canonical = true;
                     }
+                    float[] delta = module.isFullDelta() ? module.delta().orElseThrow().toFloatArray()
+                            : product(module.b().toFloatArray(), module.a().toFloatArray(), out, module.rank(), cols);
+                    if (module.isDora()) {
+                        dora(w, delta, s, module.magnitude().orElseThrow().toFloatArray(), out, cols);
+                    } else {
+                        for (int i = 0; i < w.length; i++) {
+                            w[i] += s * delta[i];
+                        }
+                    }
+                } else if (canonical) {
+                    // W [out, in] += s · B [out, r] · A [r, in]
+                    addScaledProduct(w, s, module.b().toFloatArray(), module.a().toFloatArray(), out, module.rank(), cols);
+                } else {
+                    // W [in, out] += s · Aᵀ [in, r] · Bᵀ [r, out]
+                    int r = module.rank();
+                    addScaledProduct(w, s, transpose(module.a().toFloatArray(), r, cols),
+                            transpose(module.b().toFloatArray(), out, r), cols, r, out);
                 }
                 if (module.bias().isPresent()) {
                     if (binding.bias().isEmpty()) {
@@ -147,7 +166,7 @@ public final class WeightFuser {
                         + String.join(", ", scales.adapters(component, path).keySet()) + " seem to be broken: module "
                         + path + " of " + component + " overflows " + weightInit.dtype());
             }
-            float[] stored = binding.layout() == WeightLayout.IN_OUT ? transpose(w, out, cols) : w;
+            float[] stored = storedTransposed && canonical ? transpose(w, out, cols) : w;
             patched.put(weightInit.name(), encode(stored, weightInit.dtype(), weightInit.shape(), path));
             if (bias != null) {
                 Initializer biasInit = initializer(binding.bias().get(), path);
@@ -189,23 +208,57 @@ public final class WeightFuser {
         return java.util.Arrays.equals(a.weightShape(), b.weightShape());
     }
 
-    private static float[] canonical(float[] stored, LayerBinding binding, int out) {
-        return binding.layout() == WeightLayout.IN_OUT ? transpose(stored, stored.length / out, out) : stored;
-    }
-
-    /** {@code B [out, r] · A [r, cols]} in fp32 with double accumulation. */
+    /**
+     * {@code B [out, r] · A [r, cols]} in fp32: row by row, each output row accumulated over the rank with contiguous,
+     * vectorisable inner loops (the JIT turns them into SIMD multiply-adds).
+     */
     private static float[] product(float[] b, float[] a, int out, int r, int cols) {
         float[] d = new float[out * cols];
         for (int o = 0; o < out; o++) {
-            for (int j = 0; j < cols; j++) {
-                double sum = 0;
-                for (int k = 0; k < r; k++) {
-                    sum += (double) b[o * r + k] * a[k * cols + j];
+            int row = o * cols;
+            for (int k = 0; k < r; k++) {
+                float bk = b[o * r + k];
+                int aRow = k * cols;
+                for (int j = 0; j < cols; j++) {
+                    d[row + j] += bk * a[aRow + j];
                 }
-                d[o * cols + j] = (float) sum;
             }
         }
         return d;
+    }
+
+    /** Columns per tile: a tile of one weight row stays in the L1 cache while the rank loop runs over it. */
+    private static final int TILE = 1024;
+
+    /**
+     * {@code w [rows, width] += s · left [rows, r] · right [r, width]}, in place. Each row is processed in column tiles
+     * that stay in the L1 cache across the rank loop, with contiguous inner loops the JIT vectorises; large matrices
+     * are split by rows over the common fork-join pool.
+     */
+    private static void addScaledProduct(float[] w, float s, float[] left, float[] right, int rows, int r, int width) {
+        if ((long) rows * width >= 1 << 20) {
+            java.util.stream.IntStream.range(0, (rows + 63) / 64).parallel().forEach(block ->
+                    addRows(w, s, left, right, block * 64, Math.min(rows, block * 64 + 64), r, width));
+        } else {
+            addRows(w, s, left, right, 0, rows, r, width);
+        }
+    }
+
+    private static void addRows(float[] w, float s, float[] left, float[] right, int from, int to, int r, int width) {
+        for (int row = from; row < to; row++) {
+            int wRow = row * width;
+            for (int start = 0; start < width; start += TILE) {
+                int end = Math.min(width, start + TILE);
+                for (int k = 0; k < r; k++) {
+                    // no shortcut for zeros: 0 · NaN must stay NaN so that safe fusing sees a broken factor
+                    float f = s * left[row * r + k];
+                    int rRow = k * width;
+                    for (int j = start; j < end; j++) {
+                        w[wRow + j] += f * right[rRow + j];
+                    }
+                }
+            }
+        }
     }
 
     private static void dora(float[] w, float[] delta, float s, float[] magnitude, int out, int cols) {
@@ -256,6 +309,10 @@ public final class WeightFuser {
     private static TensorData encode(float[] values, DType dtype, long[] shape, String path) {
         ByteBuffer buffer = ByteBuffer.allocate(Math.multiplyExact(values.length, dtype.byteSize()))
                 .order(ByteOrder.LITTLE_ENDIAN);
+        if (dtype == DType.F32) {
+            buffer.asFloatBuffer().put(values);
+            return new TensorData(dtype, shape, buffer);
+        }
         for (float v : values) {
             switch (dtype) {
                 case F32:
