@@ -102,7 +102,9 @@ public class EngineBenchmark {
             long start = System.nanoTime();
             folder = Files.createTempDirectory("lorica-bench-engine-");
             SyntheticUnet.Generated unet = SyntheticUnet.write(folder.resolve("unet"), width, width, tokens, 42);
-            handle = new OnnxInferenceEngine(new BenchRuntime(threads)).open(unet.file(), ModelRole.UNET,
+            handle = new OnnxInferenceEngine(io.lorica.ort.impl.OrtRuntimeImpl.standalone(
+                    new io.lorica.ort.RuntimeSettings(io.lorica.ort.ProviderRequest.CPU, 0, 0L, threads, 0,
+                            ai.onnxruntime.OrtSession.SessionOptions.OptLevel.ALL_OPT, true, true, ""))).open(unet.file(), ModelRole.UNET,
                     unet.catalog());
             if (handle.loraTargets().size() != 192) {
                 throw new IllegalStateException("expected 192 LoRA targets, the handle has " + handle.loraTargets().size()

@@ -52,7 +52,9 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 class OnnxModelHandleTest {
 
-    static final OnnxInferenceEngine ENGINE = new OnnxInferenceEngine(TestRuntime.CPU);
+    static final OnnxInferenceEngine ENGINE = new OnnxInferenceEngine(io.lorica.ort.impl.OrtRuntimeImpl.standalone(
+            new io.lorica.ort.RuntimeSettings(io.lorica.ort.ProviderRequest.CPU, 0, 0L, 1, 0,
+                    ai.onnxruntime.OrtSession.SessionOptions.OptLevel.ALL_OPT, true, true, "")));
 
     @TempDir
     Path dir;

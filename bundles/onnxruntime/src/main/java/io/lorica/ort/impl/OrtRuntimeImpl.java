@@ -50,6 +50,16 @@ public final class OrtRuntimeImpl implements OrtRuntime {
     }
 
     /**
+     * A runtime outside an OSGi container (command line, tests, benchmarks): ONNX Runtime loads its natives the way it
+     * does on a plain class path, and the provider is selected for {@code settings} as in the container.
+     */
+    public static OrtRuntimeImpl standalone(RuntimeSettings settings) {
+        String flavour = OrtEnvironment.getAvailableProviders().contains(OrtProvider.CUDA) ? "cuda" : "cpu";
+        return new OrtRuntimeImpl(OrtEnvironment.getEnvironment(), "standalone", flavour,
+                Path.of(System.getProperty("onnxruntime.native.path", "")), settings);
+    }
+
+    /**
      * Applies new settings: the provider is selected again, the environment stays.
      *
      * @return the previous fallback reason differs from the new one (callers log the change)
