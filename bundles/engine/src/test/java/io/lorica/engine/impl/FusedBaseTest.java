@@ -1,12 +1,12 @@
 package io.lorica.engine.impl;
 
-import static io.lorica.engine.impl.HandleFixtures.a1;
-import static io.lorica.engine.impl.HandleFixtures.a2;
-import static io.lorica.engine.impl.HandleFixtures.assertClose;
-import static io.lorica.engine.impl.HandleFixtures.outputs;
-import static io.lorica.engine.impl.HandleFixtures.reference;
-import static io.lorica.engine.impl.HandleFixtures.scales;
-import static io.lorica.engine.impl.HandleFixtures.unetInputs;
+import static io.lorica.engine.onnx.LoraTestFixtures.a1;
+import static io.lorica.engine.onnx.LoraTestFixtures.a2;
+import static io.lorica.engine.onnx.LoraTestFixtures.assertClose;
+import static io.lorica.engine.onnx.LoraTestFixtures.outputs;
+import static io.lorica.engine.onnx.LoraTestFixtures.reference;
+import static io.lorica.engine.onnx.LoraTestFixtures.scales;
+import static io.lorica.engine.onnx.LoraTestFixtures.unetInputs;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -25,6 +25,7 @@ import io.lorica.api.engine.LoraMode;
 import io.lorica.api.engine.ModelRole;
 import io.lorica.api.policy.EffectiveScales;
 import io.lorica.engine.onnx.Reference;
+import io.lorica.engine.onnx.LoraTestFixtures;
 import io.lorica.engine.onnx.TestGraphs;
 import io.lorica.engine.onnx.TestGraphs.Style;
 
@@ -62,10 +63,10 @@ class FusedBaseTest {
     /** a1 with a NaN in one B factor. */
     static LoraAdapter broken() {
         LayerGeometry g = TestGraphs.UNET_MODULES.get(TestGraphs.TO_Q);
-        float[] a = HandleFixtures.random(new Random(91), g.aShape(2));
-        float[] b = HandleFixtures.random(new Random(92), g.bShape(2));
+        float[] a = LoraTestFixtures.random(new Random(91), g.aShape(2));
+        float[] b = LoraTestFixtures.random(new Random(92), g.bShape(2));
         b[3] = Float.NaN;
-        return HandleFixtures.adapter(Component.UNET, LoraModule.of(Component.UNET, TestGraphs.TO_Q, g, 2f,
+        return LoraTestFixtures.adapter(Component.UNET, LoraModule.of(Component.UNET, TestGraphs.TO_Q, g, 2f,
                 TensorData.ofFloats(g.aShape(2), a), TensorData.ofFloats(g.bShape(2), b)));
     }
 
@@ -211,8 +212,8 @@ class FusedBaseTest {
 
     static LoraModule textLora(long seed, boolean nan) {
         LayerGeometry g = TestGraphs.TEXT_MODULES.get(TestGraphs.Q_PROJ);
-        float[] a = HandleFixtures.random(new Random(seed), g.aShape(2));
-        float[] b = HandleFixtures.random(new Random(seed + 1), g.bShape(2));
+        float[] a = LoraTestFixtures.random(new Random(seed), g.aShape(2));
+        float[] b = LoraTestFixtures.random(new Random(seed + 1), g.bShape(2));
         if (nan) {
             b[1] = Float.NaN;
         }
@@ -224,9 +225,9 @@ class FusedBaseTest {
     void backendFusesEveryComponentAndRollsBackWhenOneFails() {
         TestGraphs.Generated u = TestGraphs.unet(dir.resolve("unet"), Style.LEGACY, false, 8);
         TestGraphs.Generated t = TestGraphs.textEncoder(dir.resolve("te"), Style.LEGACY, false, 9);
-        LoraAdapter good = twoComponents(HandleFixtures.lora(TestGraphs.TO_Q, 2, 4f, 31), textLora(32, false));
-        LoraAdapter bad = twoComponents(HandleFixtures.lora(TestGraphs.CONV1, 2, 2f, 33), textLora(34, true));
-        float[] x = HandleFixtures.random(new Random(77), new long[] {5, 8});
+        LoraAdapter good = twoComponents(LoraTestFixtures.lora(TestGraphs.TO_Q, 2, 4f, 31), textLora(32, false));
+        LoraAdapter bad = twoComponents(LoraTestFixtures.lora(TestGraphs.CONV1, 2, 2f, 33), textLora(34, true));
+        float[] x = LoraTestFixtures.random(new Random(77), new long[] {5, 8});
         Map<String, TensorData> textInputs = Map.of("hidden", TensorData.ofFloats(new long[] {5, 8}, x));
         try (OnnxModelHandle unet = OnnxModelHandleTest.openUnet(u.file());
                 OnnxModelHandle text = ENGINE.open(t.file(), ModelRole.TEXT_ENCODER, TestGraphs.catalog())) {
@@ -240,7 +241,7 @@ class FusedBaseTest {
             // adapterScales[a] · alpha/r
             EffectiveScales expected = scales("good", good, 0.6);
             assertClose(reference(u, expected, Map.of("good", good)), outputs(unet.run(unetInputs())), 1e-4);
-            float[] w = HandleFixtures.patched(t, Component.TEXT_ENCODER, expected, Map.of("good", good))
+            float[] w = LoraTestFixtures.patched(t, Component.TEXT_ENCODER, expected, Map.of("good", good))
                     .get(TestGraphs.Q_PROJ);
             float[] textExpected = Reference.linear(x, 5, w, t.biases().get(TestGraphs.Q_PROJ), 8, 8);
             float[] textFused = text.run(textInputs).get("last_hidden_state").toFloatArray();
@@ -285,7 +286,7 @@ class FusedBaseTest {
     void backendOnClosedHandleChangesNothing() {
         TestGraphs.Generated u = TestGraphs.unet(dir.resolve("unet"), Style.LEGACY, false, 10);
         TestGraphs.Generated t = TestGraphs.textEncoder(dir.resolve("te"), Style.LEGACY, false, 11);
-        LoraAdapter good = twoComponents(HandleFixtures.lora(TestGraphs.TO_Q, 2, 4f, 41), textLora(42, false));
+        LoraAdapter good = twoComponents(LoraTestFixtures.lora(TestGraphs.TO_Q, 2, 4f, 41), textLora(42, false));
         try (OnnxModelHandle unet = OnnxModelHandleTest.openUnet(u.file())) {
             OnnxModelHandle text = ENGINE.open(t.file(), ModelRole.TEXT_ENCODER, TestGraphs.catalog());
             text.close();

@@ -1,13 +1,13 @@
 package io.lorica.engine.impl;
 
-import static io.lorica.engine.impl.HandleFixtures.BATCH;
-import static io.lorica.engine.impl.HandleFixtures.a1;
-import static io.lorica.engine.impl.HandleFixtures.a2;
-import static io.lorica.engine.impl.HandleFixtures.assertClose;
-import static io.lorica.engine.impl.HandleFixtures.outputs;
-import static io.lorica.engine.impl.HandleFixtures.reference;
-import static io.lorica.engine.impl.HandleFixtures.scales;
-import static io.lorica.engine.impl.HandleFixtures.unetInputs;
+import static io.lorica.engine.onnx.LoraTestFixtures.BATCH;
+import static io.lorica.engine.onnx.LoraTestFixtures.a1;
+import static io.lorica.engine.onnx.LoraTestFixtures.a2;
+import static io.lorica.engine.onnx.LoraTestFixtures.assertClose;
+import static io.lorica.engine.onnx.LoraTestFixtures.outputs;
+import static io.lorica.engine.onnx.LoraTestFixtures.reference;
+import static io.lorica.engine.onnx.LoraTestFixtures.scales;
+import static io.lorica.engine.onnx.LoraTestFixtures.unetInputs;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -29,6 +29,7 @@ import io.lorica.api.engine.ModelRole;
 import io.lorica.api.policy.EffectiveScales;
 import io.lorica.engine.onnx.OnnxModel;
 import io.lorica.engine.onnx.Reference;
+import io.lorica.engine.onnx.LoraTestFixtures;
 import io.lorica.engine.onnx.TestGraphs;
 import io.lorica.engine.onnx.TestGraphs.Style;
 
@@ -67,9 +68,9 @@ class OnnxModelHandleTest {
     static float[][] original(Path file) throws Exception {
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         try (OrtSession session = env.createSession(OnnxModel.read(file).toBytes(), new OrtSession.SessionOptions());
-                OnnxTensor s = OnnxTensor.createTensor(env, FloatBuffer.wrap(HandleFixtures.sample()),
+                OnnxTensor s = OnnxTensor.createTensor(env, FloatBuffer.wrap(LoraTestFixtures.sample()),
                         new long[] {BATCH, 8, 4, 4});
-                OnnxTensor e = OnnxTensor.createTensor(env, FloatBuffer.wrap(HandleFixtures.hidden()),
+                OnnxTensor e = OnnxTensor.createTensor(env, FloatBuffer.wrap(LoraTestFixtures.hidden()),
                         new long[] {BATCH, 3, 12});
                 OrtSession.Result r = session.run(Map.of("sample", s, "encoder_hidden_states", e))) {
             return new float[][] {((OnnxTensor) r.get("out_sample").orElseThrow()).getFloatBuffer().array(),
@@ -177,13 +178,13 @@ class OnnxModelHandleTest {
     void textEncoderDynamicAndFused(Style style) {
         TestGraphs.Generated g = TestGraphs.textEncoder(dir, style, false, 8);
         LayerGeometry geometry = TestGraphs.TEXT_MODULES.get(TestGraphs.Q_PROJ);
-        LoraAdapter t1 = HandleFixtures.adapter(Component.TEXT_ENCODER, HandleFixtures.lora(Component.TEXT_ENCODER,
+        LoraAdapter t1 = LoraTestFixtures.adapter(Component.TEXT_ENCODER, LoraTestFixtures.lora(Component.TEXT_ENCODER,
                 TestGraphs.TEXT_MODULES, TestGraphs.Q_PROJ, 2, 2f, 41));
-        LoraAdapter t2 = HandleFixtures.adapter(Component.TEXT_ENCODER, HandleFixtures.lora(Component.TEXT_ENCODER,
+        LoraAdapter t2 = LoraTestFixtures.adapter(Component.TEXT_ENCODER, LoraTestFixtures.lora(Component.TEXT_ENCODER,
                 TestGraphs.TEXT_MODULES, TestGraphs.Q_PROJ, 3, 6f, 42));
         Map<String, LoraAdapter> adapters = Map.of("t1", t1, "t2", t2);
         EffectiveScales request = scales("t1", t1, 0.9, "t2", t2, -0.4);
-        float[] x = HandleFixtures.random(new Random(77), new long[] {5, 8});
+        float[] x = LoraTestFixtures.random(new Random(77), new long[] {5, 8});
         Map<String, TensorData> inputs = Map.of("hidden", TensorData.ofFloats(new long[] {5, 8}, x));
         try (OnnxModelHandle handle = ENGINE.open(g.file(), ModelRole.TEXT_ENCODER, TestGraphs.catalog())) {
             assertEquals(Set.of("hidden"), handle.inputNames());
@@ -192,7 +193,7 @@ class OnnxModelHandleTest {
             float[] expectedBase = Reference.linear(x, 5, g.weights().get(TestGraphs.Q_PROJ),
                     g.biases().get(TestGraphs.Q_PROJ), 8, 8);
             assertArrayEquals(expectedBase, base, 1e-5f);
-            float[] w = HandleFixtures.patched(g, Component.TEXT_ENCODER, request, adapters).get(TestGraphs.Q_PROJ);
+            float[] w = LoraTestFixtures.patched(g, Component.TEXT_ENCODER, request, adapters).get(TestGraphs.Q_PROJ);
             float[] expected = Reference.linear(x, 5, w, g.biases().get(TestGraphs.Q_PROJ), 8, 8);
             try (LoraBinding d = handle.bind(LoraMode.DYNAMIC, request, adapters);
                     LoraBinding f = handle.bind(LoraMode.FUSED, request, adapters)) {
@@ -209,8 +210,8 @@ class OnnxModelHandleTest {
     void fullDeltaOnDynamicFallsBackToFused() throws Exception {
         TestGraphs.Generated g = TestGraphs.unet(dir, Style.LEGACY, false, 7);
         LayerGeometry conv = TestGraphs.UNET_MODULES.get(TestGraphs.CONV1);
-        float[] delta = HandleFixtures.random(new Random(9), conv.weightShape());
-        LoraAdapter full = HandleFixtures.adapter(Component.UNET, LoraModule.fullDelta(Component.UNET,
+        float[] delta = LoraTestFixtures.random(new Random(9), conv.weightShape());
+        LoraAdapter full = LoraTestFixtures.adapter(Component.UNET, LoraModule.fullDelta(Component.UNET,
                 TestGraphs.CONV1, conv, TensorData.ofFloats(conv.weightShape(), delta)));
         Map<String, LoraAdapter> adapters = Map.of("full", full, "a1", a1());
         EffectiveScales request = scales("a1", adapters.get("a1"), 0.5, "full", full, 0.75);
@@ -228,7 +229,7 @@ class OnnxModelHandleTest {
     void doraOnDynamicFallsBackToFused() throws Exception {
         TestGraphs.Generated g = TestGraphs.unet(dir, Style.LEGACY, false, 7);
         LayerGeometry toQ = TestGraphs.UNET_MODULES.get(TestGraphs.TO_Q);
-        LoraModule plain = HandleFixtures.lora(TestGraphs.TO_Q, 2, 2f, 31);
+        LoraModule plain = LoraTestFixtures.lora(TestGraphs.TO_Q, 2, 2f, 31);
         // magnitude = twice the row norms of W + s·B·A: the DoRA merge is then exactly 2·(W + s·B·A)
         float s = 0.5f * plain.scale();
         float[] w = g.weights().get(TestGraphs.TO_Q);
@@ -248,7 +249,7 @@ class OnnxModelHandleTest {
             }
             norms[o] = (float) (2 * Math.sqrt(n));
         }
-        LoraAdapter dora = HandleFixtures.adapter(Component.UNET, new LoraModule(Component.UNET, TestGraphs.TO_Q, toQ,
+        LoraAdapter dora = LoraTestFixtures.adapter(Component.UNET, new LoraModule(Component.UNET, TestGraphs.TO_Q, toQ,
                 2, 2f, plain.a(), plain.b(), java.util.Optional.empty(),
                 java.util.Optional.of(TensorData.ofFloats(new long[] {16}, norms)), java.util.Optional.empty()));
         EffectiveScales request = EffectiveScales.builder().put(Component.UNET, TestGraphs.TO_Q, "dora", s).build();
@@ -263,7 +264,7 @@ class OnnxModelHandleTest {
             assertEquals(LoraMode.FUSED, binding.mode());
             assertEquals(List.of("dora"), binding.adapterNames());
             assertEquals(1, binding.layerCount());
-            assertClose(HandleFixtures.reference(g, weights), outputs(handle.run(unetInputs(), binding)), 1e-4);
+            assertClose(LoraTestFixtures.reference(g, weights), outputs(handle.run(unetInputs(), binding)), 1e-4);
         }
     }
 

@@ -1,4 +1,4 @@
-package io.lorica.engine.impl;
+package io.lorica.engine.onnx;
 
 import static io.lorica.engine.onnx.TestGraphs.CONV1;
 import static io.lorica.engine.onnx.TestGraphs.DOWNSAMPLER;
@@ -16,23 +16,21 @@ import io.lorica.api.adapter.LoadReport;
 import io.lorica.api.adapter.LoraAdapter;
 import io.lorica.api.adapter.LoraModule;
 import io.lorica.api.policy.EffectiveScales;
-import io.lorica.engine.onnx.Reference;
-import io.lorica.engine.onnx.TestGraphs;
 
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Random;
 
-/** Adapters, inputs and reference outputs for the tiny graphs of {@link TestGraphs}, through the handle API. */
-final class HandleFixtures {
+/** Adapters, inputs and reference outputs for the tiny graphs of {@link TestGraphs}, shared by the engine's tests. */
+public final class LoraTestFixtures {
 
-    static final int BATCH = 2;
+    public static final int BATCH = 2;
 
-    private HandleFixtures() {
+    private LoraTestFixtures() {
     }
 
-    static LoraModule lora(Component component, Map<String, LayerGeometry> modules, String path, int rank,
+    public static LoraModule lora(Component component, Map<String, LayerGeometry> modules, String path, int rank,
             float alpha, long seed) {
         LayerGeometry g = modules.get(path);
         Random random = new Random(seed);
@@ -42,11 +40,11 @@ final class HandleFixtures {
                 TensorData.ofFloats(bShape, random(random, bShape)));
     }
 
-    static LoraModule lora(String path, int rank, float alpha, long seed) {
+    public static LoraModule lora(String path, int rank, float alpha, long seed) {
         return lora(Component.UNET, TestGraphs.UNET_MODULES, path, rank, alpha, seed);
     }
 
-    static float[] random(Random random, long[] shape) {
+    public static float[] random(Random random, long[] shape) {
         int n = 1;
         for (long d : shape) {
             n *= (int) d;
@@ -58,7 +56,7 @@ final class HandleFixtures {
         return v;
     }
 
-    static LoraAdapter adapter(Component component, LoraModule... modules) {
+    public static LoraAdapter adapter(Component component, LoraModule... modules) {
         Map<String, LoraModule> map = new LinkedHashMap<>();
         for (LoraModule m : modules) {
             map.put(m.modulePath(), m);
@@ -67,19 +65,19 @@ final class HandleFixtures {
     }
 
     /** Adapter "a1": conv 3x3, strided conv, two linears. */
-    static LoraAdapter a1() {
+    public static LoraAdapter a1() {
         return adapter(Component.UNET, lora(CONV1, 2, 4f, 11), lora(DOWNSAMPLER, 3, 3f, 12), lora(TO_Q, 2, 1f, 13),
                 lora(TO_K, 4, 8f, 14));
     }
 
     /** Adapter "a2": overlaps a1 on conv1 and to_q; also the 1x1 proj_in and to_out.0 (with bias). */
-    static LoraAdapter a2() {
+    public static LoraAdapter a2() {
         return adapter(Component.UNET, lora(CONV1, 3, 3f, 21), lora(PROJ_IN, 2, 2f, 22), lora(TO_Q, 1, 1f, 23),
                 lora(TO_OUT, 2, 1f, 24));
     }
 
     /** Scales {@code alpha/r · weight} for each (name, adapter, weight) triple, in order. */
-    static EffectiveScales scales(Object... nameAdapterWeight) {
+    public static EffectiveScales scales(Object... nameAdapterWeight) {
         EffectiveScales.Builder builder = EffectiveScales.builder();
         for (int i = 0; i < nameAdapterWeight.length; i += 3) {
             String name = (String) nameAdapterWeight[i];
@@ -94,27 +92,27 @@ final class HandleFixtures {
         return builder.build();
     }
 
-    static float[] sample() {
+    public static float[] sample() {
         return random(new Random(5), new long[] {BATCH, 8, 4, 4});
     }
 
-    static float[] hidden() {
+    public static float[] hidden() {
         return random(new Random(6), new long[] {BATCH, 3, 12});
     }
 
     /** The UNet inputs as TensorData. */
-    static Map<String, TensorData> unetInputs() {
+    public static Map<String, TensorData> unetInputs() {
         return Map.of("sample", TensorData.ofFloats(new long[] {BATCH, 8, 4, 4}, sample()),
                 "encoder_hidden_states", TensorData.ofFloats(new long[] {BATCH, 3, 12}, hidden()));
     }
 
     /** [out_sample, attn_out] of a run result. */
-    static float[][] outputs(Map<String, TensorData> result) {
+    public static float[][] outputs(Map<String, TensorData> result) {
         return new float[][] {result.get("out_sample").toFloatArray(), result.get("attn_out").toFloatArray()};
     }
 
     /** The base weights of {@code g} with {@code Σ s·B·A} of the scaled adapters added (PyTorch layout). */
-    static Map<String, float[]> patched(TestGraphs.Generated g, Component component, EffectiveScales scales,
+    public static Map<String, float[]> patched(TestGraphs.Generated g, Component component, EffectiveScales scales,
             Map<String, LoraAdapter> adapters) {
         Map<String, float[]> w = new HashMap<>();
         for (Map.Entry<String, float[]> e : g.weights().entrySet()) {
@@ -150,12 +148,12 @@ final class HandleFixtures {
     }
 
     /** Plain-Java UNet outputs with every layer {@code W + Σ s·B·A}. */
-    static float[][] reference(TestGraphs.Generated g, EffectiveScales scales, Map<String, LoraAdapter> adapters) {
+    public static float[][] reference(TestGraphs.Generated g, EffectiveScales scales, Map<String, LoraAdapter> adapters) {
         return reference(g, patched(g, Component.UNET, scales, adapters));
     }
 
     /** Plain-Java UNet outputs with the given weights (PyTorch layout, by module path). */
-    static float[][] reference(TestGraphs.Generated g, Map<String, float[]> w) {
+    public static float[][] reference(TestGraphs.Generated g, Map<String, float[]> w) {
         float[] x = Reference.conv(sample(), BATCH, 8, 4, 4, w.get(CONV1), g.biases().get(CONV1), 16, 3, 1, 1);
         x = Reference.conv(x, BATCH, 16, 4, 4, w.get(PROJ_IN), g.biases().get(PROJ_IN), 16, 1, 1, 0);
         x = Reference.conv(x, BATCH, 16, 4, 4, w.get(DOWNSAMPLER), g.biases().get(DOWNSAMPLER), 16, 3, 2, 1);
@@ -166,7 +164,7 @@ final class HandleFixtures {
         return new float[][] {x, h};
     }
 
-    static void assertClose(float[][] expected, float[][] actual, double tolerance) {
+    public static void assertClose(float[][] expected, float[][] actual, double tolerance) {
         for (int t = 0; t < expected.length; t++) {
             assertEquals(expected[t].length, actual[t].length);
             for (int i = 0; i < expected[t].length; i++) {
