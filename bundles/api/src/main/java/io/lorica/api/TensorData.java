@@ -153,7 +153,7 @@ public record TensorData(DType dtype, long[] shape, ByteBuffer data) {
     }
 
     /** Converts IEEE 754 binary16 bits to a float (exact; Java 17 has no {@code Float.float16ToFloat}). */
-    static float halfToFloat(short half) {
+    public static float halfToFloat(short half) {
         int bits = half & 0xffff;
         int sign = (bits & 0x8000) << 16;
         int exponent = (bits >>> 10) & 0x1f;

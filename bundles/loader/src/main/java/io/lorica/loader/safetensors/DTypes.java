@@ -58,20 +58,9 @@ public final class DTypes {
         return (short) (sign | ((biased << 10) + half));
     }
 
-    /** The float value of IEEE 754 binary16 bits (exact). */
+    /** The float value of IEEE 754 binary16 bits (exact); the same conversion {@link TensorData} reads with. */
     public static float halfToFloat(short half) {
-        int bits = half & 0xffff;
-        int sign = (bits & 0x8000) << 16;
-        int exponent = (bits >>> 10) & 0x1f;
-        int mantissa = bits & 0x3ff;
-        if (exponent == 0) {
-            float magnitude = mantissa * 0x1p-24f;
-            return sign != 0 ? -magnitude : magnitude;
-        }
-        if (exponent == 0x1f) {
-            return Float.intBitsToFloat(sign | 0x7f80_0000 | (mantissa << 13));
-        }
-        return Float.intBitsToFloat(sign | ((exponent + 112) << 23) | (mantissa << 13));
+        return TensorData.halfToFloat(half);
     }
 
     /** The bfloat16 bits nearest to {@code value} (ties to even); NaN gives a quiet NaN with the same sign. */
