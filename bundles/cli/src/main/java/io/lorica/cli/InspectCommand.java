@@ -107,7 +107,7 @@ final class InspectCommand {
         report.put("dtypes", dtypes);
         report.put("format", adapter.format());
         Map<String, Object> recognition = new LinkedHashMap<>();
-        for (var entry : recognitions(source, loader).entrySet()) {
+        for (var entry : loader.recognise(source).entrySet()) {
             recognition.put(entry.getKey(), Map.of("recognised", entry.getValue().recognised(),
                     "confidence", entry.getValue().confidence(), "reason", entry.getValue().reason()));
         }
@@ -154,16 +154,6 @@ final class InspectCommand {
         report.put("warnings", adapter.report().warnings());
         report.put("keys", keys);
         return report;
-    }
-
-    private static Map<String, Recognition> recognitions(SafetensorsFile source, DefaultAdapterLoader loader) {
-        Map<String, Recognition> verdicts = new LinkedHashMap<>();
-        FormatRegistry registry = new FormatRegistry();
-        BuiltInFormats.register(registry);
-        for (FormatRegistry.Entry entry : registry.snapshot()) {
-            verdicts.put(entry.format().name(), entry.format().recognise(source));
-        }
-        return verdicts;
     }
 
     @SuppressWarnings("unchecked")

@@ -85,6 +85,11 @@ public final class DefaultAdapterLoader implements AdapterLoader {
         }
     }
 
+    /** How each offered format judges an already opened source, in the order they are tried. */
+    public Map<String, Recognition> recognise(TensorSource source) {
+        return recognise(source, formats.snapshot());
+    }
+
     /** Loads an already opened source (the file stays mapped for as long as the adapter's tensors are reachable). */
     public LoraAdapter load(TensorSource source, ModelFamily family) {
         List<FormatRegistry.Entry> offered = formats.snapshot();
