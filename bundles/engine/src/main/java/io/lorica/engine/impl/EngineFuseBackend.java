@@ -83,13 +83,13 @@ public final class EngineFuseBackend implements FuseBackend {
             }
             scales.put(component, builder.build());
         }
-        List<OnnxModelHandle.BaseSession> prepared = new ArrayList<>();
+        List<PatchedSession> prepared = new ArrayList<>();
         try {
             for (Component component : targets) {
                 prepared.add(handles.get(component).prepareBase(scales.get(component), adapters, safeFusing));
             }
         } catch (RuntimeException e) {
-            prepared.forEach(OnnxModelHandle.BaseSession::release);
+            prepared.forEach(PatchedSession::release);
             throw e;
         }
         swap(targets, prepared);
@@ -98,20 +98,20 @@ public final class EngineFuseBackend implements FuseBackend {
     @Override
     public void unfuse(Set<Component> components) {
         List<Component> targets = targets(components);
-        List<OnnxModelHandle.BaseSession> prepared = new ArrayList<>();
+        List<PatchedSession> prepared = new ArrayList<>();
         try {
             for (Component component : targets) {
                 prepared.add(handles.get(component).prepareBase(EffectiveScales.empty(), Map.of(), false));
             }
         } catch (RuntimeException e) {
-            prepared.forEach(OnnxModelHandle.BaseSession::release);
+            prepared.forEach(PatchedSession::release);
             throw e;
         }
         swap(targets, prepared);
     }
 
-    private void swap(List<Component> targets, List<OnnxModelHandle.BaseSession> prepared) {
-        List<OnnxModelHandle.BaseSession> previous = new ArrayList<>();
+    private void swap(List<Component> targets, List<PatchedSession> prepared) {
+        List<PatchedSession> previous = new ArrayList<>();
         for (int i = 0; i < targets.size(); i++) {
             try {
                 previous.add(handles.get(targets.get(i)).install(prepared.get(i)));
@@ -120,7 +120,7 @@ public final class EngineFuseBackend implements FuseBackend {
                     prepared.get(j).release();
                 }
                 for (int j = 0; j < previous.size(); j++) {
-                    OnnxModelHandle.BaseSession back = previous.get(j);
+                    PatchedSession back = previous.get(j);
                     try {
                         handles.get(targets.get(j)).install(back).release();
                     } catch (RuntimeException rollback) {
@@ -132,7 +132,7 @@ public final class EngineFuseBackend implements FuseBackend {
                 throw e;
             }
         }
-        previous.forEach(OnnxModelHandle.BaseSession::release);
+        previous.forEach(PatchedSession::release);
     }
 
     private List<Component> targets(Set<Component> components) {

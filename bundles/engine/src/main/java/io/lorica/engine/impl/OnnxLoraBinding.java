@@ -1,7 +1,6 @@
 package io.lorica.engine.impl;
 
 import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OrtSession;
 import io.lorica.api.engine.LoraBinding;
 import io.lorica.api.engine.LoraMode;
 import io.lorica.engine.lora.DynamicInputs;
@@ -12,8 +11,8 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
  * A binding made by an {@link OnnxModelHandle}: the LoRA branch inputs to feed (dynamic: the request's
- * rank-concatenated factors; fused and base: zero-rank factors) and, in fused mode, the session with patched weights
- * it owns. Runs hold its read lock, {@link #close()} takes the write lock, so closing waits for in-flight runs.
+ * rank-concatenated factors; fused and base: zero-rank factors) and, in fused mode, a reference to the (shared) session
+ * with patched weights. Runs hold its read lock, {@link #close()} takes the write lock, so closing waits for in-flight runs.
  */
 final class OnnxLoraBinding implements LoraBinding {
 
@@ -22,13 +21,13 @@ final class OnnxLoraBinding implements LoraBinding {
     private final List<String> adapterNames;
     private final int layerCount;
     private final DynamicInputs.Request ownedInputs;
-    private final OrtSession ownedSession;
+    private final PatchedSession ownedSession;
     private final boolean base;
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
     private volatile boolean closed;
 
     OnnxLoraBinding(OnnxModelHandle owner, LoraMode mode, List<String> adapterNames, int layerCount,
-            DynamicInputs.Request ownedInputs, OrtSession ownedSession, boolean base) {
+            DynamicInputs.Request ownedInputs, PatchedSession ownedSession, boolean base) {
         this.owner = owner;
         this.mode = mode;
         this.adapterNames = List.copyOf(adapterNames);
@@ -63,7 +62,7 @@ final class OnnxLoraBinding implements LoraBinding {
     }
 
     /** The session this binding runs on; null means the handle's dynamic session. */
-    OrtSession session() {
+    PatchedSession session() {
         return ownedSession;
     }
 
@@ -90,11 +89,7 @@ final class OnnxLoraBinding implements LoraBinding {
                 ownedInputs.close();
             }
             if (ownedSession != null) {
-                try {
-                    ownedSession.close();
-                } catch (Exception e) {
-                    throw new IllegalStateException("cannot close the fused session: " + e.getMessage(), e);
-                }
+                ownedSession.release();
             }
         } finally {
             lock.writeLock().unlock();

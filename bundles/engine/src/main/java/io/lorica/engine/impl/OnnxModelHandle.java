@@ -1,7 +1,11 @@
 package io.lorica.engine.impl;
 
+import ai.onnx.proto.OnnxMl.GraphProto;
+import ai.onnx.proto.OnnxMl.StringStringEntryProto;
+import ai.onnx.proto.OnnxMl.TensorProto;
 import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OnnxTensorLike;
 import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
@@ -20,9 +24,11 @@ import io.lorica.engine.index.ModuleIndex;
 import io.lorica.engine.lora.BranchLayout;
 import io.lorica.engine.lora.DynamicInputs;
 import io.lorica.engine.lora.LoraGraphRewriter;
+import io.lorica.engine.lora.OrtFuseKernel;
 import io.lorica.engine.lora.WeightFuser;
 import io.lorica.engine.onnx.Initializer;
 import io.lorica.engine.onnx.OnnxModel;
+import io.lorica.engine.onnx.OnnxTypes;
 import io.lorica.engine.onnx.ValueInfo;
 import io.lorica.ort.OrtRuntime;
 
@@ -33,6 +39,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashMap;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -48,22 +55,27 @@ import org.slf4j.LoggerFactory;
 /**
  * A {@link ModelHandle} on ONNX Runtime. At open the graph of a LoRA-loadable role is indexed, rewritten once with a
  * LoRA branch on every bound layer ({@link LoraGraphRewriter}) and loaded into ONE long-lived dynamic session that
- * serves every adapter configuration: a {@link LoraMode#DYNAMIC} binding only holds per-request branch inputs
- * ({@link DynamicInputs}). A {@link LoraMode#FUSED} binding owns a session of the rewritten graph whose weights were
- * patched from the pristine weights ({@link WeightFuser}) with the binding's adapters plus those fused into the base;
- * its branches are fed zero-rank factors. A dynamic request
- * with modules the branches cannot express (DoRA, full deltas, LoRA bias, layers the rewriter skipped) is served by a
- * fused binding instead, with one warning naming them.
+ * serves every adapter configuration: a {@link LoraMode#DYNAMIC} binding only holds per-request branch inputs, built and
+ * cached by {@link DynamicInputs}. A {@link LoraMode#FUSED} binding runs on a session of the rewritten graph whose
+ * weights were patched from the pristine weights ({@link WeightFuser}) with the binding's adapters plus those fused into
+ * the base; its branches are fed zero-rank factors. Fused sessions are shared by bindings of the same configuration and
+ * the most recent ones are kept for reuse ({@code fusedSessionCache}). A dynamic request with modules the branches
+ * cannot express (DoRA, full deltas, LoRA bias, layers the rewriter skipped) is served by a fused binding instead, with
+ * one warning naming them.
  *
- * <p>The graph's own inputs and outputs are those of the original model; the branch inputs are hidden. Rewritten
- * graphs are handed to ONNX Runtime as bytes; for models with external data the session config entry
- * {@code session.model_external_initializers_file_folder_path} names the original model's folder, so the relative
- * data locations resolve and nothing is written to disk (the model folder may be read-only).
+ * <p>The graph's own inputs and outputs are those of the original model; the branch inputs are hidden. The rewritten
+ * graph is serialized once and handed to ONNX Runtime as bytes without its weights' data: every external initializer
+ * is given to each session through {@code SessionOptions.addInitializer} as a tensor over the memory-mapped data file
+ * (sessions share those pages), and patched weights of fused sessions likewise as tensors over direct buffers (never a
+ * second serialized copy, never the 2 GB protobuf limit). The session config entry
+ * {@code session.model_external_initializers_file_folder_path} names the original model's folder, so nothing is
+ * written to disk (the model folder may be read-only).
  *
  * <p>The dynamic session's weights are the pristine ones until {@link #fuseBase} replaces the session by one whose
  * weights have adapters baked in (Diffusers' {@code fuse_lora}); dynamic bindings then act on top of that fused base
  * (merged plus active adapters, as in Diffusers), and {@link #unfuseBase()} swaps back to the pristine weights. A swap
- * is atomic: new runs use the new session, in-flight runs finish on the old one, which is closed after them.
+ * is atomic: new runs use the new session, in-flight runs finish on the old one, which is closed after them. Fused
+ * weights are computed by an {@link OrtFuseKernel} on the engine's execution provider.
  *
  * <p>Thread-safe: runs hold a read lock of the handle and of their binding, {@link #close()} takes the write lock,
  * so it waits for in-flight runs.
@@ -72,6 +84,25 @@ public final class OnnxModelHandle implements ModelHandle {
 
     private static final Logger LOG = LoggerFactory.getLogger(OnnxModelHandle.class);
 
+    /**
+     * Tuning of a handle.
+     *
+     * @param factorCacheBytes  bound of the dynamic factor cache ({@link DynamicInputs}), bytes
+     * @param fusedSessionCache fused sessions kept for reuse after their last binding closed
+     */
+    public record Options(long factorCacheBytes, int fusedSessionCache) {
+
+        /** The defaults: 512 MB of factors, one idle fused session. */
+        public static final Options DEFAULTS = new Options(DynamicInputs.DEFAULT_CACHE_BYTES, 1);
+
+        /** Validates. */
+        public Options {
+            if (factorCacheBytes < 0 || fusedSessionCache < 0) {
+                throw new IllegalArgumentException("factorCacheBytes and fusedSessionCache must not be negative");
+            }
+        }
+    }
+
     private final OrtRuntime runtime;
     private final OrtEnvironment env;
     private final Path modelFile;
@@ -79,27 +110,41 @@ public final class OnnxModelHandle implements ModelHandle {
     private final OnnxModel pristine;
     private final ModuleIndex index;
     private final OnnxModel rewritten;
+    private final byte[] rewrittenBytes;
+    private final boolean external;
+    private final Map<String, OnnxTensor> mappedWeights;
     private final BranchLayout layout;
     private final List<ValueInfo> inputs;
     private final Set<String> inputNames;
     private final Set<String> outputNames;
     private final Map<String, LayerGeometry> targets;
+    private final Options options;
     private final AtomicInteger sessionsCreated = new AtomicInteger();
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
     private final Set<OnnxLoraBinding> fusedBindings = ConcurrentHashMap.newKeySet();
     private final Object swapLock = new Object();
-    private volatile BaseSession current;
+    private final Object fusedLock = new Object();
+    private final LinkedHashMap<FusedKey, PatchedSession> fusedSessions = new LinkedHashMap<>(8, 0.75f, true);
+    private volatile PatchedSession current;
+    private final DynamicInputs factors;
     private final DynamicInputs.Request zeroRank;
     private final OnnxLoraBinding base;
+    private OrtFuseKernel kernel;
     private volatile boolean closed;
 
     OnnxModelHandle(OrtRuntime runtime, Path modelFile, ModelRole role, OnnxModel model, ModuleIndex index) {
+        this(runtime, modelFile, role, model, index, Options.DEFAULTS);
+    }
+
+    OnnxModelHandle(OrtRuntime runtime, Path modelFile, ModelRole role, OnnxModel model, ModuleIndex index,
+            Options options) {
         this.runtime = runtime;
         this.env = runtime.environment();
         this.modelFile = modelFile;
         this.role = role;
         this.pristine = model;
         this.index = index;
+        this.options = options;
         Set<String> initializerNames = model.initializers().keySet();
         List<ValueInfo> graphInputs = new ArrayList<>();
         for (ValueInfo input : model.inputs()) {
@@ -129,16 +174,51 @@ public final class OnnxModelHandle implements ModelHandle {
             this.layout = null;
         }
         this.targets = Collections.unmodifiableMap(t);
-        OrtSession session = createSession(rewritten);
-        this.current = new BaseSession(session, EffectiveScales.empty(), Map.of());
+        this.rewrittenBytes = rewritten.toBytes();
+        this.external = rewritten.initializers().values().stream().anyMatch(Initializer::isExternal);
+        this.mappedWeights = mappedWeights(rewritten);
+        DynamicInputs f = null;
+        DynamicInputs.Request zero = null;
         try {
-            this.zeroRank = layout == null ? null
-                    : DynamicInputs.build(env, layout, EffectiveScales.empty(), Map.of());
+            this.current = createPatched(Map.of(), EffectiveScales.empty(), Map.of());
+            if (layout != null) {
+                f = new DynamicInputs(env, layout, options.factorCacheBytes());
+                zero = f.request(EffectiveScales.empty(), Map.of());
+            }
         } catch (RuntimeException e) {
-            closeQuietly(session);
+            if (current != null) {
+                current.release();
+            }
+            if (f != null) {
+                f.close();
+            }
+            mappedWeights.values().forEach(OnnxTensor::close);
             throw e;
         }
+        this.factors = f;
+        this.zeroRank = zero;
         this.base = new OnnxLoraBinding(this, LoraMode.DYNAMIC, List.of(), 0, null, null, true);
+    }
+
+    /** Tensors over the memory-mapped data of every external initializer, shared by all sessions of the handle. */
+    private Map<String, OnnxTensor> mappedWeights(OnnxModel model) {
+        Map<String, OnnxTensor> mapped = new LinkedHashMap<>();
+        try {
+            for (Initializer initializer : model.initializers().values()) {
+                if (!initializer.isExternal()) {
+                    continue;
+                }
+                TensorData data = initializer.data();
+                ByteBuffer bytes = data.data().order(ByteOrder.nativeOrder());
+                mapped.put(initializer.name(), OnnxTensor.createTensor(env, bytes, data.shape(),
+                        javaType(initializer.name(), data.dtype())));
+            }
+        } catch (OrtException | RuntimeException e) {
+            mapped.values().forEach(OnnxTensor::close);
+            throw new IllegalStateException("cannot map the external weights of " + modelFile + ": " + e.getMessage(),
+                    e);
+        }
+        return Collections.unmodifiableMap(mapped);
     }
 
     @Override
@@ -221,7 +301,7 @@ public final class OnnxModelHandle implements ModelHandle {
             if (mode == LoraMode.FUSED) {
                 return fused(scales, adapters, names, layers);
             }
-            DynamicInputs.Request request = DynamicInputs.build(env, layout, scales, adapters);
+            DynamicInputs.Request request = factors.request(scales, adapters);
             if (!request.unapplied().isEmpty()) {
                 List<DynamicInputs.Unapplied> unapplied = request.unapplied();
                 request.close();
@@ -238,61 +318,118 @@ public final class OnnxModelHandle implements ModelHandle {
     private LoraBinding fused(EffectiveScales request, Map<String, LoraAdapter> requestAdapters, List<String> names,
             int layers) {
         // on a fused base the binding's weights hold the base's adapters too (merged + active, as in Diffusers)
-        BaseSession b = current;
+        PatchedSession b = current;
         EffectiveScales scales = withBase(request, b);
-        Map<String, LoraAdapter> adapters = new LinkedHashMap<>(b.adapters);
+        Map<String, LoraAdapter> adapters = new LinkedHashMap<>(b.adapters());
         for (Map.Entry<String, LoraAdapter> e : requestAdapters.entrySet()) {
             LoraAdapter known = adapters.get(e.getKey());
-            if (known != null && !known.equals(e.getValue())) {
+            if (known != null && known != e.getValue() && !known.equals(e.getValue())) {
                 throw new IllegalArgumentException("adapter '" + e.getKey() + "' is fused into the base of "
                         + modelFile + " but a different adapter of that name was given");
             }
             adapters.put(e.getKey(), e.getValue());
         }
-        OrtSession fusedSession = createSession(patchedModel(scales, adapters, false));
-        DynamicInputs.Request zero;
-        try {
-            zero = DynamicInputs.build(env, layout, EffectiveScales.empty(), Map.of());
-        } catch (RuntimeException e) {
-            closeQuietly(fusedSession);
-            throw e;
+        Component component = role.component().orElseThrow();
+        Map<String, LoraAdapter> used = new LinkedHashMap<>();
+        for (String name : scales.adapterNames()) {
+            used.put(name, adapters.get(name));
         }
-        OnnxLoraBinding binding = new OnnxLoraBinding(this, LoraMode.FUSED, names, layers, zero, fusedSession, false);
+        FusedKey key = new FusedKey(scales, used);
+        PatchedSession session;
+        synchronized (fusedLock) {
+            session = fusedSessions.get(key);
+            if (session == null || !session.acquire()) {
+                session = createPatched(new WeightFuser(pristine, index, kernel()).fuse(scales, used, false),
+                        scales, Collections.unmodifiableMap(used));
+                if (options.fusedSessionCache() > 0) {
+                    session.acquire();
+                    PatchedSession replaced = fusedSessions.put(key, session);
+                    if (replaced != null) {
+                        replaced.release();
+                    }
+                    trimFusedCache();
+                }
+            } else {
+                LOG.debug("{}: reusing the fused session of {}", modelFile, scales.adapterNames());
+            }
+        }
+        LOG.debug("{}: fused binding of {} on {}", modelFile, names, component);
+        OnnxLoraBinding binding = new OnnxLoraBinding(this, LoraMode.FUSED, names, layers, null, session, false);
         fusedBindings.add(binding);
         return binding;
     }
 
-    private EffectiveScales withBase(EffectiveScales request, BaseSession b) {
-        if (b.scales.isEmpty()) {
+    /** Under {@code fusedLock}: drops the least recently used cached fused sessions beyond the configured number. */
+    private void trimFusedCache() {
+        Iterator<Map.Entry<FusedKey, PatchedSession>> it = fusedSessions.entrySet().iterator();
+        while (fusedSessions.size() > options.fusedSessionCache() && it.hasNext()) {
+            PatchedSession evicted = it.next().getValue();
+            it.remove();
+            evicted.release();
+        }
+    }
+
+    /** Fused sessions are shared by configuration: the merged scales and the very adapter instances. */
+    private static final class FusedKey {
+        private final EffectiveScales scales;
+        private final List<LoraAdapter> adapters;
+
+        FusedKey(EffectiveScales scales, Map<String, LoraAdapter> adapters) {
+            this.scales = scales;
+            this.adapters = List.copyOf(adapters.values());
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            if (!(o instanceof FusedKey k) || !k.scales.equals(scales) || k.adapters.size() != adapters.size()) {
+                return false;
+            }
+            for (int i = 0; i < adapters.size(); i++) {
+                if (k.adapters.get(i) != adapters.get(i)) {
+                    return false;
+                }
+            }
+            return true;
+        }
+
+        @Override
+        public int hashCode() {
+            int h = scales.hashCode();
+            for (LoraAdapter a : adapters) {
+                h = h * 31 + System.identityHashCode(a);
+            }
+            return h;
+        }
+    }
+
+    /** The fuse kernel on the engine's execution provider, made on first use. */
+    private synchronized OrtFuseKernel kernel() {
+        if (kernel == null) {
+            kernel = new OrtFuseKernel(env, () -> {
+                try {
+                    return runtime.newSessionOptions();
+                } catch (OrtException e) {
+                    throw new IllegalStateException("cannot make session options: " + e.getMessage(), e);
+                }
+            });
+        }
+        return kernel;
+    }
+
+    private EffectiveScales withBase(EffectiveScales request, PatchedSession b) {
+        if (b.scales().isEmpty()) {
             return request;
         }
         Component component = role.component().orElseThrow();
         EffectiveScales.Builder builder = EffectiveScales.builder();
-        for (String path : b.scales.modules(component)) {
-            b.scales.adapters(component, path).forEach((a, s) -> builder.put(component, path, a, s));
+        for (String path : b.scales().modules(component)) {
+            b.scales().adapters(component, path).forEach((a, s) -> builder.put(component, path, a, s));
         }
         for (String path : request.modules(component)) {
             request.adapters(component, path).forEach((a, s) -> builder.put(component, path, a,
-                    s + b.scales.scale(component, path, a)));
+                    s + b.scales().scale(component, path, a)));
         }
         return builder.build();
-    }
-
-    /** The rewritten graph with the weights patched by {@link WeightFuser}, names and shapes validated. */
-    private OnnxModel patchedModel(EffectiveScales scales, Map<String, LoraAdapter> adapters, boolean safe) {
-        Map<String, TensorData> patched = new WeightFuser(pristine, index).fuse(scales, adapters, safe);
-        OnnxModel model = rewritten;
-        for (Map.Entry<String, TensorData> e : patched.entrySet()) {
-            Initializer initializer = rewritten.initializer(e.getKey()).orElseThrow(() -> new IllegalStateException(
-                    "fused weight '" + e.getKey() + "' is not an initializer of " + modelFile));
-            TensorData value = e.getValue();
-            if (initializer.dtype() != value.dtype() || !Arrays.equals(initializer.shape(), value.shape())) {
-                throw new IllegalStateException("fused weight '" + e.getKey() + "' is " + value.info()
-                        + " but the initializer is " + initializer.dtype() + Arrays.toString(initializer.shape()));
-            }
-            model = model.withInitializer(e.getKey(), value);
-        }
-        return model;
     }
 
     /**
@@ -313,8 +450,8 @@ public final class OnnxModelHandle implements ModelHandle {
      * @throws IllegalStateException    when the handle is closed or ONNX Runtime cannot create the session
      */
     public void fuseBase(EffectiveScales scales, Map<String, LoraAdapter> adapters, boolean safe) {
-        BaseSession next = prepareBase(scales, adapters, safe);
-        BaseSession previous;
+        PatchedSession next = prepareBase(scales, adapters, safe);
+        PatchedSession previous;
         try {
             previous = install(next);
         } catch (RuntimeException e) {
@@ -332,7 +469,7 @@ public final class OnnxModelHandle implements ModelHandle {
      *                               session is then left untouched
      */
     public void unfuseBase() {
-        if (current.scales.isEmpty()) {
+        if (current.scales().isEmpty()) {
             requireOpen();
             return;
         }
@@ -341,19 +478,24 @@ public final class OnnxModelHandle implements ModelHandle {
 
     /** The adapters baked into the weights of the dynamic session, in activation order; empty when pristine. */
     public List<String> fusedAdapters() {
-        return current.scales.adapterNames();
+        return current.scales().adapterNames();
     }
 
     /** The scales baked into the weights of the dynamic session; empty when pristine. */
     public EffectiveScales fusedScales() {
-        return current.scales;
+        return current.scales();
+    }
+
+    /** Counters of the dynamic factor cache; null for roles without a component. */
+    public DynamicInputs.Stats factorCacheStats() {
+        return factors == null ? null : factors.stats();
     }
 
     /**
      * Builds, outside any lock, the session a later {@link #install} puts in place; the caller owns the returned
-     * reference and must {@link BaseSession#release()} it if it is not installed.
+     * reference and must {@link PatchedSession#release()} it if it is not installed.
      */
-    BaseSession prepareBase(EffectiveScales scales, Map<String, LoraAdapter> adapters, boolean safe) {
+    PatchedSession prepareBase(EffectiveScales scales, Map<String, LoraAdapter> adapters, boolean safe) {
         if (scales == null || adapters == null) {
             throw new IllegalArgumentException("scales and adapters must not be null");
         }
@@ -364,7 +506,7 @@ public final class OnnxModelHandle implements ModelHandle {
                 throw new IllegalArgumentException("model " + modelFile + " (" + role
                         + ") is not LoRA-loadable, but adapter scales were given for " + scales.components());
             }
-            return new BaseSession(createSession(rewritten), EffectiveScales.empty(), Map.of());
+            return createPatched(Map.of(), EffectiveScales.empty(), Map.of());
         }
         EffectiveScales.Builder own = EffectiveScales.builder();
         Map<String, LoraAdapter> used = new LinkedHashMap<>();
@@ -385,22 +527,23 @@ public final class OnnxModelHandle implements ModelHandle {
             }
         }
         EffectiveScales mine = own.build();
-        OnnxModel model = mine.isEmpty() ? rewritten : patchedModel(mine, used, safe);
-        return new BaseSession(createSession(model), mine, Collections.unmodifiableMap(used));
+        Map<String, TensorData> patched = mine.isEmpty() ? Map.of()
+                : new WeightFuser(pristine, index, kernel()).fuse(mine, used, safe);
+        return createPatched(patched, mine, Collections.unmodifiableMap(used));
     }
 
     /**
      * Puts {@code next} in place as the dynamic session, taking over the caller's reference, and hands the caller the
-     * handle's reference to the previous one (to {@link BaseSession#release()} or to re-install on rollback).
+     * handle's reference to the previous one (to {@link PatchedSession#release()} or to re-install on rollback).
      *
      * @throws IllegalStateException when the handle is closed; {@code next} is then still the caller's
      */
-    BaseSession install(BaseSession next) {
+    PatchedSession install(PatchedSession next) {
         lock.readLock().lock();
         try {
             requireOpen();
             synchronized (swapLock) {
-                BaseSession previous = current;
+                PatchedSession previous = current;
                 current = next;
                 return previous;
             }
@@ -409,57 +552,12 @@ public final class OnnxModelHandle implements ModelHandle {
         }
     }
 
-    private BaseSession acquireCurrent() {
+    private PatchedSession acquireCurrent() {
         while (true) {
-            BaseSession s = current;
+            PatchedSession s = current;
             if (s.acquire()) {
                 return s;
             }
-        }
-    }
-
-    /**
-     * A dynamic session over the rewritten graph with the weights of some fused adapters, reference counted: the
-     * handle holds one reference while it is current, each run one while it executes; the last release closes it.
-     */
-    final class BaseSession {
-
-        private final OrtSession session;
-        private final EffectiveScales scales;
-        private final Map<String, LoraAdapter> adapters;
-        private final AtomicInteger references = new AtomicInteger(1);
-
-        BaseSession(OrtSession session, EffectiveScales scales, Map<String, LoraAdapter> adapters) {
-            this.session = session;
-            this.scales = scales;
-            this.adapters = adapters;
-        }
-
-        boolean acquire() {
-            while (true) {
-                int n = references.get();
-                if (n == 0) {
-                    return false;
-                }
-                if (references.compareAndSet(n, n + 1)) {
-                    return true;
-                }
-            }
-        }
-
-        void release() {
-            if (references.decrementAndGet() == 0) {
-                closeQuietly(session);
-            }
-        }
-
-        /** Whether the session has been closed (for tests). */
-        boolean isClosed() {
-            return references.get() == 0;
-        }
-
-        EffectiveScales scales() {
-            return scales;
         }
     }
 
@@ -491,11 +589,11 @@ public final class OnnxModelHandle implements ModelHandle {
                     lora = zeroRank.tensors();
                 }
                 if (b.session() != null) {
-                    return execute(b.session(), inputs, lora);
+                    return execute(b.session().session(), inputs, lora);
                 }
-                BaseSession s = acquireCurrent();
+                PatchedSession s = acquireCurrent();
                 try {
-                    return execute(s.session, inputs, lora);
+                    return execute(s.session(), inputs, lora);
                 } finally {
                     s.release();
                 }
@@ -590,9 +688,13 @@ public final class OnnxModelHandle implements ModelHandle {
 
     private OnnxTensor toTensor(String name, TensorData data) throws OrtException {
         ByteBuffer source = data.data();
-        ByteBuffer direct = ByteBuffer.allocateDirect(source.remaining()).order(ByteOrder.nativeOrder());
-        direct.put(source).rewind();
-        return OnnxTensor.createTensor(env, direct, data.shape(), javaType(name, data.dtype()));
+        ByteBuffer direct = source;
+        if (!source.isDirect()) {
+            direct = ByteBuffer.allocateDirect(source.remaining());
+            direct.put(source).rewind();
+        }
+        return OnnxTensor.createTensor(env, direct.order(ByteOrder.nativeOrder()), data.shape(),
+                javaType(name, data.dtype()));
     }
 
     private static OnnxJavaType javaType(String name, DType dtype) {
@@ -642,19 +744,76 @@ public final class OnnxModelHandle implements ModelHandle {
     /** Config entry telling ONNX Runtime where the external data of a model loaded from bytes lies. */
     static final String EXTERNAL_FOLDER_ENTRY = "session.model_external_initializers_file_folder_path";
 
-    private OrtSession createSession(OnnxModel model) {
-        boolean external = model.initializers().values().stream().anyMatch(Initializer::isExternal);
-        try (OrtSession.SessionOptions options = runtime.newSessionOptions()) {
-            if (external) {
-                options.addConfigEntry(EXTERNAL_FOLDER_ENTRY, model.folder().toString());
+    /**
+     * A session of the rewritten graph with {@code patched} weights and every other external weight from the mapped
+     * data. Patched weights are validated here (name, type, shape), their initializers replaced in the serialized graph
+     * by external-data stubs ({@link #PATCHED_LOCATION}, never read) and their values injected with
+     * {@code addExternalInitializers}, which puts them in place before ONNX Runtime optimises the graph (so layout
+     * transformations such as NCHWc reordering of Conv weights see the patched values; {@code addInitializer} is
+     * applied after them) and copies them, so the buffers are released once the session exists.
+     */
+    private PatchedSession createPatched(Map<String, TensorData> patched, EffectiveScales scales,
+            Map<String, LoraAdapter> adapters) {
+        for (Map.Entry<String, TensorData> e : patched.entrySet()) {
+            Initializer initializer = rewritten.initializer(e.getKey()).orElseThrow(() -> new IllegalStateException(
+                    "fused weight '" + e.getKey() + "' is not an initializer of " + modelFile));
+            TensorData value = e.getValue();
+            if (initializer.dtype() != value.dtype() || !Arrays.equals(initializer.shape(), value.shape())) {
+                throw new IllegalStateException("fused weight '" + e.getKey() + "' is " + value.info()
+                        + " but the initializer is " + initializer.dtype() + Arrays.toString(initializer.shape()));
             }
-            OrtSession created = env.createSession(model.toBytes(), options);
+        }
+        byte[] bytes = patched.isEmpty() ? rewrittenBytes : stubbed(patched.keySet());
+        Map<String, OnnxTensorLike> injected = new LinkedHashMap<>();
+        try (OrtSession.SessionOptions sessionOptions = runtime.newSessionOptions()) {
+            if (external) {
+                sessionOptions.addConfigEntry(EXTERNAL_FOLDER_ENTRY, rewritten.folder().toString());
+            }
+            for (Map.Entry<String, OnnxTensor> e : mappedWeights.entrySet()) {
+                if (!patched.containsKey(e.getKey())) {
+                    sessionOptions.addInitializer(e.getKey(), e.getValue());
+                }
+            }
+            for (Map.Entry<String, TensorData> e : patched.entrySet()) {
+                injected.put(e.getKey(), toTensor(e.getKey(), e.getValue()));
+            }
+            sessionOptions.addExternalInitializers(injected);
+            OrtSession created = env.createSession(bytes, sessionOptions);
             sessionsCreated.incrementAndGet();
-            return created;
+            return new PatchedSession(created, List.of(), scales, adapters);
         } catch (OrtException e) {
             throw new IllegalStateException("ONNX Runtime cannot create a session for " + modelFile + ": "
                     + e.getMessage(), e);
+        } finally {
+            injected.values().forEach(OnnxTensorLike::close);
         }
+    }
+
+    /** External-data location of the stubs of patched weights; their values come from the session options. */
+    static final String PATCHED_LOCATION = "lorica-patched-weights.bin";
+
+    /** The rewritten graph serialized with the initializers {@code names} replaced by external-data stubs. */
+    private byte[] stubbed(Set<String> names) {
+        GraphProto graph = rewritten.proto().getGraph();
+        GraphProto.Builder builder = graph.toBuilder();
+        for (int i = 0; i < graph.getInitializerCount(); i++) {
+            TensorProto tensor = graph.getInitializer(i);
+            if (names.contains(tensor.getName())) {
+                TensorProto.Builder stub = TensorProto.newBuilder().setName(tensor.getName())
+                        .setDataType(tensor.getDataType()).addAllDims(tensor.getDimsList())
+                        .setDataLocation(TensorProto.DataLocation.EXTERNAL);
+                long length = OnnxTypes.byteSize(tensor.getDataType());
+                for (long d : tensor.getDimsList()) {
+                    length *= d;
+                }
+                stub.addExternalData(StringStringEntryProto.newBuilder().setKey("location").setValue(PATCHED_LOCATION));
+                stub.addExternalData(StringStringEntryProto.newBuilder().setKey("offset").setValue("0"));
+                stub.addExternalData(StringStringEntryProto.newBuilder().setKey("length")
+                        .setValue(Long.toString(length)));
+                builder.setInitializer(i, stub);
+            }
+        }
+        return rewritten.proto().toBuilder().setGraph(builder).build().toByteArray();
     }
 
     void released(OnnxLoraBinding binding) {
@@ -688,20 +847,25 @@ public final class OnnxModelHandle implements ModelHandle {
             for (OnnxLoraBinding binding : List.copyOf(fusedBindings)) {
                 binding.close();
             }
+            synchronized (fusedLock) {
+                fusedSessions.values().forEach(PatchedSession::release);
+                fusedSessions.clear();
+            }
             if (zeroRank != null) {
                 zeroRank.close();
             }
+            if (factors != null) {
+                factors.close();
+            }
             current.release();
+            synchronized (this) {
+                if (kernel != null) {
+                    kernel.close();
+                }
+            }
+            mappedWeights.values().forEach(OnnxTensor::close);
         } finally {
             lock.writeLock().unlock();
-        }
-    }
-
-    private void closeQuietly(OrtSession s) {
-        try {
-            s.close();
-        } catch (OrtException e) {
-            LOG.warn("{}: closing a session failed: {}", modelFile, e.getMessage());
         }
     }
 

@@ -1,6 +1,7 @@
 package io.lorica.engine.lora;
 
 import io.lorica.api.Component;
+import io.lorica.api.DType;
 import io.lorica.api.adapter.LayerKind;
 
 import java.util.Collections;
@@ -35,13 +36,14 @@ public record BranchLayout(Component component, Map<String, Branch> branches, Ma
     /**
      * One LoRA branch.
      *
-     * <p>Linear: {@code y' = y + (x · down) · up}, {@code down [in, R]}, {@code up [R, out]}. Conv:
+     * <p>Linear: {@code y' = y + (x · downᵀ) · up}, {@code down [R, in]}, {@code up [R, out]} (both rank-major). Conv:
      * {@code y' = y + conv1x1(conv(x, down), up)}, {@code down [R, in, kh, kw]} (the base layer's strides and pads),
      * {@code up [out, R, 1, 1]}. {@code R} is the symbolic dimension {@link #rankSymbol()}, chosen per request; the
-     * scales are folded into {@code down} by the caller ({@link DynamicInputs}).
+     * scales are folded into one of the factors by the caller ({@link DynamicInputs}).
      *
      * @param modulePath   the Diffusers module path
      * @param kind         linear or conv
+     * @param dtype        the element type of both factors (the layer's compute type)
      * @param downInput    the name of the graph input holding the down factor
      * @param upInput      the name of the graph input holding the up factor
      * @param rankSymbol   the symbolic dimension name of {@code R}
@@ -50,13 +52,18 @@ public record BranchLayout(Component component, Map<String, Branch> branches, Ma
      * @param kernelHeight kernel height (1 for linear layers)
      * @param kernelWidth  kernel width (1 for linear layers)
      */
-    public record Branch(String modulePath, LayerKind kind, String downInput, String upInput, String rankSymbol,
-            int inFeatures, int outFeatures, int kernelHeight, int kernelWidth) {
+    public record Branch(String modulePath, LayerKind kind, DType dtype, String downInput, String upInput,
+            String rankSymbol, int inFeatures, int outFeatures, int kernelHeight, int kernelWidth) {
 
         /** The shape of the down input for rank {@code rank}. */
         public long[] downShape(int rank) {
-            return kind == LayerKind.LINEAR ? new long[] {inFeatures, rank}
+            return kind == LayerKind.LINEAR ? new long[] {rank, inFeatures}
                     : new long[] {rank, inFeatures, kernelHeight, kernelWidth};
+        }
+
+        /** Elements of the down factor per unit of rank ({@code in·kh·kw}). */
+        public int downWidth() {
+            return inFeatures * kernelHeight * kernelWidth;
         }
 
         /** The shape of the up input for rank {@code rank}. */

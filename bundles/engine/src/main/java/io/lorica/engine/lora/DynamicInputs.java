@@ -1,45 +1,59 @@
 package io.lorica.engine.lora;
 
+import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import io.lorica.api.Component;
+import io.lorica.api.DType;
 import io.lorica.api.adapter.LayerGeometry;
 import io.lorica.api.adapter.LayerKind;
 import io.lorica.api.adapter.LoraAdapter;
 import io.lorica.api.adapter.LoraModule;
 import io.lorica.api.policy.EffectiveScales;
 
+import java.lang.ref.WeakReference;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.FloatBuffer;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * Builds, per request, the factor inputs of every branch of a {@link BranchLayout} from the active adapters and their
- * effective scales: the rank concatenation of the adapters touching each layer (lora-semantics §4.5, exact).
+ * The factor inputs of the LoRA branches of one rewritten graph ({@link BranchLayout}), built per request from the
+ * active adapters and their effective scales by rank concatenation (lora-semantics §4.5, exact), and cached so that
+ * switching or re-weighting adapters costs little host work.
  *
- * <p>Linear: {@code down = [s1·A1ᵀ | s2·A2ᵀ | ...]} ({@code [in, ΣR]}), {@code up = [B1ᵀ ; B2ᵀ ; ...]}
- * ({@code [ΣR, out]}), so {@code (x·down)·up = Σ s·x·Aᵀ·Bᵀ = Σ s·(B·A·xᵀ)ᵀ}. Conv: {@code down = [s1·A1 ; s2·A2 ; ...]}
- * along the output-channel axis ({@code [ΣR, in, kh, kw]}), {@code up = [B1 | B2 | ...]} along the input-channel axis
- * ({@code [out, ΣR, 1, 1]}). Layers no adapter touches get zero-rank factors ({@code [in, 0]} and {@code [0, out]}),
- * which ONNX Runtime accepts and which contribute exactly zero.
+ * <p><b>Math.</b> Linear: {@code down = [s1·A1 ; s2·A2 ; ...]} ({@code [ΣR, in]}), {@code up = [B1ᵀ ; B2ᵀ ; ...]}
+ * ({@code [ΣR, out]}), so {@code (x·downᵀ)·up = Σ s·x·Aᵀ·Bᵀ}. Conv: {@code down = [s1·A1 ; s2·A2 ; ...]} along the
+ * output-channel axis ({@code [ΣR, in, kh, kw]}), {@code up = [B1 | B2 | ...]} along the input-channel axis
+ * ({@code [out, ΣR, 1, 1]}). The scale of each adapter may be folded into either factor; per branch it goes into the
+ * smaller one (down when {@code in·kh·kw <= out}, else up), so the per-request work is as small as possible. Layers no
+ * adapter touches get zero-rank factors, which ONNX Runtime accepts and which contribute exactly zero.
+ *
+ * <p><b>Caching.</b> Per adapter (by identity, weakly held) each module is prepared once: the unscaled factor in the
+ * branch's dtype and layout (used without a copy when that adapter is alone on the layer) and the scaled factor's
+ * float32 source. Per request and branch, the concatenated unscaled factor (keyed by the adapters) and the scaled factor
+ * (keyed by the adapters and their scales) come from an LRU cache of shared, reference-counted tensors bounded in bytes:
+ * switching back to a mix seen before costs map look-ups only, a new mix costs one scaled copy of the smaller factors.
+ * Cached tensors are immutable and shared by concurrent requests; a request holds a reference to each tensor it feeds
+ * until it is closed, so eviction never frees a tensor in use.
  *
  * <p>Modules that are not plain LoRA cannot be a low-rank branch: DoRA (non-linear normalisation), full deltas
  * (LoHa/LoKr/diff) and {@code lora_bias}. They are never dropped silently: {@link Request#needsFusedPath()} lists
  * them, as {@link Request#unapplied()} lists everything not applied (also modules of layers without a branch).
  *
- * <p>Tensors are float32, built on direct buffers (no copy at run time). fp16 factors for fp16 graphs are future work.
+ * <p>Thread-safe.
  */
-public final class DynamicInputs {
+public final class DynamicInputs implements AutoCloseable {
 
-    private DynamicInputs() {
-    }
+    /** Default bound of the cache of concatenated and scaled factors. */
+    public static final long DEFAULT_CACHE_BYTES = 512L << 20;
 
     /** Why an adapter's module was not applied by the branches. */
     public enum Reason {
@@ -64,15 +78,30 @@ public final class DynamicInputs {
     }
 
     /**
-     * The inputs of one request; closing it closes the tensors.
+     * Cache counters.
+     *
+     * @param hits          factor tensors found in the cache
+     * @param misses        factor tensors built
+     * @param cachedTensors tensors in the cache now
+     * @param cachedBytes   bytes of the tensors in the cache now (views of prepared adapters count 0)
+     * @param adapters      adapters prepared and still reachable
+     */
+    public record Stats(long hits, long misses, int cachedTensors, long cachedBytes, int adapters) {
+    }
+
+    /**
+     * The inputs of one request; closing it releases the tensors (idempotent).
      */
     public static final class Request implements AutoCloseable {
         private final Map<String, OnnxTensor> tensors;
         private final List<Unapplied> unapplied;
+        private final List<Shared> held;
+        private boolean closed;
 
-        Request(Map<String, OnnxTensor> tensors, List<Unapplied> unapplied) {
+        Request(Map<String, OnnxTensor> tensors, List<Unapplied> unapplied, List<Shared> held) {
             this.tensors = Collections.unmodifiableMap(tensors);
             this.unapplied = List.copyOf(unapplied);
+            this.held = held;
         }
 
         /** Input name -> tensor, for every branch of the layout; add the model's own inputs and run. */
@@ -90,28 +119,90 @@ public final class DynamicInputs {
             return unapplied.stream().filter(u -> u.reason() != Reason.NO_BRANCH).toList();
         }
 
-        /** Closes every tensor. */
+        /** Releases every tensor. */
         @Override
-        public void close() {
-            tensors.values().forEach(OnnxTensor::close);
+        public synchronized void close() {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            held.forEach(Shared::release);
+        }
+    }
+
+    private final OrtEnvironment env;
+    private final BranchLayout layout;
+    private final List<BranchLayout.Branch> branches;
+    private final boolean[] scaleDown;
+    private final long budget;
+    private final Object lock = new Object();
+    private final LinkedHashMap<Key, Shared> cache = new LinkedHashMap<>(256, 0.75f, true);
+    private final List<Prepared> prepared = new ArrayList<>();
+    private final Shared[] zeroDown;
+    private final Shared[] zeroUp;
+    private long cachedBytes;
+    private long hits;
+    private long misses;
+    private long nextToken;
+    private boolean closed;
+
+    /**
+     * @param env         the ONNX Runtime environment
+     * @param layout      the branches of the rewritten graph
+     * @param budgetBytes the bound of the factor cache, in bytes (0 keeps nothing beyond the requests in flight)
+     * @throws IllegalArgumentException when an argument is null or the budget negative
+     * @throws IllegalStateException    when ONNX Runtime cannot create the zero-rank tensors
+     */
+    public DynamicInputs(OrtEnvironment env, BranchLayout layout, long budgetBytes) {
+        if (env == null || layout == null || budgetBytes < 0) {
+            throw new IllegalArgumentException("env and layout must not be null, the budget not negative");
+        }
+        this.env = env;
+        this.layout = layout;
+        this.branches = List.copyOf(layout.branches().values());
+        this.budget = budgetBytes;
+        this.scaleDown = new boolean[branches.size()];
+        this.zeroDown = new Shared[branches.size()];
+        this.zeroUp = new Shared[branches.size()];
+        try {
+            for (int b = 0; b < branches.size(); b++) {
+                BranchLayout.Branch branch = branches.get(b);
+                scaleDown[b] = branch.downWidth() <= branch.outFeatures();
+                zeroDown[b] = tensor(Floats.allocateDirect(0, "zero-rank factor"), branch.dtype(), branch.downShape(0), 0);
+                zeroUp[b] = tensor(Floats.allocateDirect(0, "zero-rank factor"), branch.dtype(), branch.upShape(0), 0);
+            }
+        } catch (RuntimeException e) {
+            releaseAll(zeroDown);
+            releaseAll(zeroUp);
+            throw e;
+        }
+    }
+
+    /** The branches these inputs feed. */
+    public BranchLayout layout() {
+        return layout;
+    }
+
+    /** Current cache counters. */
+    public Stats stats() {
+        synchronized (lock) {
+            expunge();
+            return new Stats(hits, misses, cache.size(), cachedBytes, prepared.size());
         }
     }
 
     /**
      * Builds the branch inputs for one request.
      *
-     * @param env      the ONNX Runtime environment
-     * @param layout   the branches of the rewritten graph
      * @param scales   the effective scales ({@code alpha/r · weight · callScale}) of the active adapters
      * @param adapters the loaded adapters by name; every adapter named in {@code scales} for this component must be
      *                 present
      * @throws IllegalArgumentException when an adapter is missing or a module's geometry does not match the branch
-     * @throws IllegalStateException    when ONNX Runtime cannot create a tensor
+     * @throws IllegalStateException    when closed, or when ONNX Runtime cannot create a tensor
      */
-    public static Request build(OrtEnvironment env, BranchLayout layout, EffectiveScales scales,
-            Map<String, LoraAdapter> adapters) {
-        if (env == null || layout == null || scales == null || adapters == null) {
-            throw new IllegalArgumentException("env, layout, scales and adapters must not be null");
+    public Request request(EffectiveScales scales, Map<String, LoraAdapter> adapters) {
+        if (scales == null || adapters == null) {
+            throw new IllegalArgumentException("scales and adapters must not be null");
         }
         Component component = layout.component();
         List<Unapplied> unapplied = new ArrayList<>();
@@ -123,12 +214,16 @@ public final class DynamicInputs {
             }
         }
         Map<String, OnnxTensor> tensors = new LinkedHashMap<>();
+        List<Shared> held = new ArrayList<>();
+        Map<LoraAdapter, Prepared> byAdapter = new java.util.IdentityHashMap<>();
         try {
-            for (BranchLayout.Branch branch : layout.branches().values()) {
-                List<LoraModule> modules = new ArrayList<>();
-                List<Float> factors = new ArrayList<>();
-                int total = 0;
-                for (Map.Entry<String, Float> e : scales.adapters(component, branch.modulePath()).entrySet()) {
+            for (int b = 0; b < branches.size(); b++) {
+                BranchLayout.Branch branch = branches.get(b);
+                Map<String, Float> acting = scales.adapters(component, branch.modulePath());
+                List<Prepared> used = new ArrayList<>(acting.size());
+                List<Module> modules = new ArrayList<>(acting.size());
+                float[] factors = new float[acting.size()];
+                for (Map.Entry<String, Float> e : acting.entrySet()) {
                     LoraAdapter adapter = adapters.get(e.getKey());
                     if (adapter == null) {
                         throw new IllegalArgumentException("adapter '" + e.getKey() + "' has scales but is not loaded");
@@ -148,60 +243,245 @@ public final class DynamicInputs {
                     if (e.getValue() == 0f) {
                         continue;
                     }
-                    modules.add(module);
-                    factors.add(e.getValue());
-                    total += module.rank();
+                    Prepared p = byAdapter.computeIfAbsent(adapter, this::prepared);
+                    factors[used.size()] = e.getValue();
+                    used.add(p);
+                    modules.add(p.module(b, branch, module, scaleDown[b]));
                 }
-                FloatBuffer down = direct(product(branch.downShape(total)));
-                FloatBuffer up = direct(product(branch.upShape(total)));
-                fill(branch, modules, factors, total, down, up);
-                tensors.put(branch.downInput(), OnnxTensor.createTensor(env, down, branch.downShape(total)));
-                tensors.put(branch.upInput(), OnnxTensor.createTensor(env, up, branch.upShape(total)));
+                Shared down;
+                Shared up;
+                if (used.isEmpty()) {
+                    down = acquire(zeroDown[b]);
+                    held.add(down);
+                    up = acquire(zeroUp[b]);
+                    held.add(up);
+                } else {
+                    long[] tokens = new long[used.size()];
+                    for (int i = 0; i < tokens.length; i++) {
+                        tokens[i] = used.get(i).token;
+                    }
+                    float[] s = Arrays.copyOf(factors, used.size());
+                    Shared scaled = factor(b, !scaleDown[b], tokens, s, modules);
+                    held.add(scaled);
+                    Shared fixed = factor(b, scaleDown[b], tokens, null, modules);
+                    held.add(fixed);
+                    down = scaleDown[b] ? scaled : fixed;
+                    up = scaleDown[b] ? fixed : scaled;
+                }
+                tensors.put(branch.downInput(), down.tensor);
+                tensors.put(branch.upInput(), up.tensor);
             }
-        } catch (OrtException e) {
-            tensors.values().forEach(OnnxTensor::close);
-            throw new IllegalStateException("cannot create LoRA branch tensors: " + e.getMessage(), e);
         } catch (RuntimeException e) {
-            tensors.values().forEach(OnnxTensor::close);
+            held.forEach(Shared::release);
             throw e;
         }
-        return new Request(tensors, unapplied);
+        return new Request(tensors, unapplied, held);
     }
 
-    private static void fill(BranchLayout.Branch branch, List<LoraModule> modules, List<Float> factors, int total,
-            FloatBuffer down, FloatBuffer up) {
-        int in = branch.inFeatures();
-        int out = branch.outFeatures();
+    /**
+     * Drops what was prepared for {@code adapter} and every cached tensor built from it (e.g. when it is deleted);
+     * requests still holding such tensors keep them until they are closed. Adapters no longer reachable are dropped
+     * on their own.
+     */
+    public void forget(LoraAdapter adapter) {
+        synchronized (lock) {
+            for (Iterator<Prepared> it = prepared.iterator(); it.hasNext(); ) {
+                Prepared p = it.next();
+                if (p.get() == adapter) {
+                    it.remove();
+                    evictToken(p.token);
+                }
+            }
+        }
+    }
+
+    /** Releases the cache and the zero-rank tensors; tensors held by open requests live until those close. */
+    @Override
+    public void close() {
+        synchronized (lock) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            cache.values().forEach(Shared::release);
+            cache.clear();
+            cachedBytes = 0;
+            prepared.clear();
+            releaseAll(zeroDown);
+            releaseAll(zeroUp);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
+
+    /**
+     * The factor of branch {@code b} on side {@code up} for the adapters {@code tokens} (with {@code s}: scaled),
+     * acquired for the caller: from the cache, or built and cached.
+     */
+    private Shared factor(int b, boolean up, long[] tokens, float[] s, List<Module> modules) {
+        boolean view = s == null && tokens.length == 1;
+        Key key = new Key(b, up, tokens, s);
+        synchronized (lock) {
+            requireOpen();
+            Shared hit = cache.get(key);
+            if (hit != null) {
+                hits++;
+                return acquire(hit);
+            }
+            misses++;
+        }
+        Shared built = view ? tensor(modules.get(0).fixed, branches.get(b).dtype(), shape(b, up,
+                modules.get(0).rank), 0) : build(b, up, s, modules);
+        synchronized (lock) {
+            if (closed) {
+                built.release();
+                throw new IllegalStateException("the LoRA branch inputs are closed");
+            }
+            Shared raced = cache.get(key);
+            if (raced != null) {
+                built.release();
+                return acquire(raced);
+            }
+            cache.put(key, built);
+            cachedBytes += built.bytes;
+            Shared result = acquire(built);
+            evictOverBudget(key);
+            return result;
+        }
+    }
+
+    /** Concatenates the modules' factors of one side, scaled by {@code s} when given (the scaled side). */
+    private Shared build(int b, boolean up, float[] s, List<Module> modules) {
+        BranchLayout.Branch branch = branches.get(b);
+        DType dtype = branch.dtype();
+        int esize = dtype.byteSize();
+        int total = 0;
+        for (Module m : modules) {
+            total += m.rank;
+        }
+        boolean rankLeading = !(up && branch.kind() == LayerKind.CONV);
+        int width = up ? branch.outFeatures() : branch.downWidth();
+        ByteBuffer buffer = Floats.allocateDirect((long) total * width * esize, "LoRA factors of " + branch.modulePath());
         int offset = 0;
-        for (int m = 0; m < modules.size(); m++) {
-            LoraModule module = modules.get(m);
-            float s = factors.get(m);
-            int r = module.rank();
-            float[] a = module.a().toFloatArray();
-            float[] b = module.b().toFloatArray();
-            if (branch.kind() == LayerKind.LINEAR) {
-                // down[i, offset + k] = s * A[k, i]; up[offset + k, o] = B[o, k]
-                for (int k = 0; k < r; k++) {
-                    for (int i = 0; i < in; i++) {
-                        down.put(i * total + offset + k, s * a[k * in + i]);
-                    }
-                    for (int o = 0; o < out; o++) {
-                        up.put((offset + k) * out + o, b[o * r + k]);
-                    }
+        for (int i = 0; i < modules.size(); i++) {
+            Module m = modules.get(i);
+            int r = m.rank;
+            if (rankLeading) {
+                int at = offset * width * esize;
+                if (s != null) {
+                    Floats.encode(m.source, 0, r * width, s[i], dtype, buffer, at);
+                } else {
+                    buffer.put(at, m.fixed, 0, r * width * esize);
                 }
             } else {
-                // down[offset + k, ...] = s * A[k, ...]; up[o, offset + k] = B[o, k]
-                int kernel = in * branch.kernelHeight() * branch.kernelWidth();
-                for (int k = 0; k < r; k++) {
-                    for (int j = 0; j < kernel; j++) {
-                        down.put((offset + k) * kernel + j, s * a[k * kernel + j]);
-                    }
-                    for (int o = 0; o < out; o++) {
-                        up.put(o * total + offset + k, b[o * r + k]);
+                // [out, ΣR]: row o holds every adapter's r columns, side by side
+                for (int o = 0; o < width; o++) {
+                    int at = (o * total + offset) * esize;
+                    if (s != null) {
+                        Floats.encode(m.source, o * r, r, s[i], dtype, buffer, at);
+                    } else {
+                        buffer.put(at, m.fixed, o * r * esize, r * esize);
                     }
                 }
             }
             offset += r;
+        }
+        return tensor(buffer, dtype, shape(b, up, total), buffer.capacity());
+    }
+
+    private long[] shape(int b, boolean up, int rank) {
+        return up ? branches.get(b).upShape(rank) : branches.get(b).downShape(rank);
+    }
+
+    private Shared tensor(ByteBuffer buffer, DType dtype, long[] shape, long bytes) {
+        try {
+            return new Shared(OnnxTensor.createTensor(env, buffer.duplicate().order(java.nio.ByteOrder.nativeOrder()),
+                    shape, javaType(dtype)), buffer, bytes);
+        } catch (OrtException e) {
+            throw new IllegalStateException("cannot create a LoRA factor tensor " + Arrays.toString(shape) + ": "
+                    + e.getMessage(), e);
+        }
+    }
+
+    private static OnnxJavaType javaType(DType dtype) {
+        switch (dtype) {
+            case F32: return OnnxJavaType.FLOAT;
+            case F16: return OnnxJavaType.FLOAT16;
+            case BF16: return OnnxJavaType.BFLOAT16;
+            case F64: return OnnxJavaType.DOUBLE;
+            default: throw new IllegalArgumentException("LoRA factors cannot be " + dtype);
+        }
+    }
+
+    private Prepared prepared(LoraAdapter adapter) {
+        synchronized (lock) {
+            requireOpen();
+            expunge();
+            for (Prepared p : prepared) {
+                if (p.get() == adapter) {
+                    return p;
+                }
+            }
+            Prepared p = new Prepared(adapter, nextToken++, branches.size());
+            prepared.add(p);
+            return p;
+        }
+    }
+
+    /** Drops adapters that are no longer reachable, with their cached tensors. Under the lock. */
+    private void expunge() {
+        for (Iterator<Prepared> it = prepared.iterator(); it.hasNext(); ) {
+            Prepared p = it.next();
+            if (p.get() == null) {
+                it.remove();
+                evictToken(p.token);
+            }
+        }
+    }
+
+    /** Under the lock. */
+    private void evictToken(long token) {
+        for (Iterator<Map.Entry<Key, Shared>> it = cache.entrySet().iterator(); it.hasNext(); ) {
+            Map.Entry<Key, Shared> e = it.next();
+            if (e.getKey().uses(token)) {
+                it.remove();
+                cachedBytes -= e.getValue().bytes;
+                e.getValue().release();
+            }
+        }
+    }
+
+    /** Under the lock: evicts least recently used entries (never {@code keep}) until the cache fits its budget. */
+    private void evictOverBudget(Key keep) {
+        for (Iterator<Map.Entry<Key, Shared>> it = cache.entrySet().iterator(); it.hasNext()
+                && cachedBytes > budget; ) {
+            Map.Entry<Key, Shared> e = it.next();
+            if (e.getKey().equals(keep)) {
+                continue;
+            }
+            it.remove();
+            cachedBytes -= e.getValue().bytes;
+            e.getValue().release();
+        }
+    }
+
+    private void requireOpen() {
+        if (closed) {
+            throw new IllegalStateException("the LoRA branch inputs are closed");
+        }
+    }
+
+    private static Shared acquire(Shared shared) {
+        shared.refs.incrementAndGet();
+        return shared;
+    }
+
+    private static void releaseAll(Shared[] shared) {
+        for (int i = 0; i < shared.length; i++) {
+            if (shared[i] != null) {
+                shared[i].release();
+                shared[i] = null;
+            }
         }
     }
 
@@ -216,16 +496,121 @@ public final class DynamicInputs {
         }
     }
 
-    private static int product(long[] shape) {
-        long n = 1;
-        for (long d : shape) {
-            n = Math.multiplyExact(n, d);
+    /** A tensor shared by the cache and the requests feeding it; the last release closes it. */
+    static final class Shared {
+        final OnnxTensor tensor;
+        final ByteBuffer buffer;
+        final long bytes;
+        final AtomicInteger refs = new AtomicInteger(1);
+
+        Shared(OnnxTensor tensor, ByteBuffer buffer, long bytes) {
+            this.tensor = tensor;
+            this.buffer = buffer;
+            this.bytes = bytes;
         }
-        return Math.toIntExact(n);
+
+        void release() {
+            if (refs.decrementAndGet() == 0) {
+                tensor.close();
+            }
+        }
     }
 
-    private static FloatBuffer direct(int n) {
-        return ByteBuffer.allocateDirect(Math.multiplyExact(n, Float.BYTES)).order(ByteOrder.nativeOrder())
-                .asFloatBuffer();
+    /**
+     * One adapter's modules prepared for the branches, weakly referencing the adapter: per branch, the unscaled factor
+     * in the branch's dtype and block layout, and the scaled factor's float32 source.
+     */
+    private static final class Prepared extends WeakReference<LoraAdapter> {
+        final long token;
+        private final Module[] modules;
+
+        Prepared(LoraAdapter adapter, long token, int branches) {
+            super(adapter);
+            this.token = token;
+            this.modules = new Module[branches];
+        }
+
+        synchronized Module module(int b, BranchLayout.Branch branch, LoraModule module, boolean scaleDown) {
+            Module m = modules[b];
+            if (m == null) {
+                m = new Module(branch, module, scaleDown);
+                modules[b] = m;
+            }
+            return m;
+        }
+    }
+
+    /**
+     * One module's factors in block layout: down {@code A [r, in·kh·kw]}; up {@code Bᵀ [r, out]} (linear) or
+     * {@code B [out, r]} (conv).
+     */
+    private static final class Module {
+        final int rank;
+        /** The float32 source of the scaled side. */
+        final float[] source;
+        /** The unscaled side in the branch's dtype. */
+        final ByteBuffer fixed;
+
+        Module(BranchLayout.Branch branch, LoraModule module, boolean scaleDown) {
+            this.rank = module.rank();
+            float[] down = scaleDown ? module.a().toFloatArray() : null;
+            float[] up = scaleDown ? null : upBlock(branch, module);
+            this.source = scaleDown ? down : up;
+            this.fixed = Floats.encodeDirect(scaleDown ? upBlock(branch, module) : module.a().toFloatArray(),
+                    branch.dtype());
+        }
+
+        private static float[] upBlock(BranchLayout.Branch branch, LoraModule module) {
+            float[] b = module.b().toFloatArray();
+            if (branch.kind() == LayerKind.CONV) {
+                return b;
+            }
+            int out = branch.outFeatures();
+            int r = module.rank();
+            float[] t = new float[b.length];
+            for (int o = 0; o < out; o++) {
+                for (int k = 0; k < r; k++) {
+                    t[k * out + o] = b[o * r + k];
+                }
+            }
+            return t;
+        }
+    }
+
+    /** A cache key: branch, side, the adapters (tokens) and, for the scaled side, their scales. */
+    private static final class Key {
+        final int branch;
+        final boolean up;
+        final long[] tokens;
+        final float[] scales;
+        final int hash;
+
+        Key(int branch, boolean up, long[] tokens, float[] scales) {
+            this.branch = branch;
+            this.up = up;
+            this.tokens = tokens;
+            this.scales = scales;
+            this.hash = ((branch * 31 + (up ? 1 : 0)) * 31 + Arrays.hashCode(tokens)) * 31 + Arrays.hashCode(scales);
+        }
+
+        boolean uses(long token) {
+            for (long t : tokens) {
+                if (t == token) {
+                    return true;
+                }
+            }
+            return false;
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Key k && k.hash == hash && k.branch == branch && k.up == up
+                    && Arrays.equals(k.tokens, tokens) && Arrays.equals(k.scales, scales);
+        }
+
+        @Override
+        public int hashCode() {
+            return hash;
+        }
     }
 }

@@ -4,19 +4,21 @@ import ai.onnx.proto.OnnxMl.AttributeProto;
 import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
-import ai.onnx.proto.OnnxMl.TensorProto;
 import ai.onnx.proto.OnnxMl.TensorShapeProto;
 import ai.onnx.proto.OnnxMl.TypeProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import io.lorica.api.DType;
 import io.lorica.api.adapter.LayerGeometry;
 import io.lorica.api.adapter.LayerKind;
 import io.lorica.engine.index.LayerBinding;
 import io.lorica.engine.index.LayerBinding.LayerOp;
 import io.lorica.engine.index.ModuleIndex;
 import io.lorica.engine.onnx.OnnxModel;
+import io.lorica.engine.onnx.OnnxTypes;
 
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -33,9 +35,16 @@ import java.util.Set;
  * {@code /}, which exporters never produce, and are checked against every existing name of the graph):
  * <ul>
  * <li>inputs {@code lora_down::p} and {@code lora_up::p}, rank dimension {@code lora_rank::p};</li>
- * <li>new nodes {@code lora::p/down}, {@code lora::p/up}, {@code lora::p/add}; the layer node's output is renamed
+ * <li>new nodes {@code lora::p/down}, {@code lora::p/up}, {@code lora::p/add} (and for linear layers
+ * {@code lora::p/down_t}, the Transpose of the rank-major down factor); the layer node's output is renamed
  * {@code lora::p/base} and the Add writes the original output name, so consumers and graph outputs are unchanged.</li>
  * </ul>
+ *
+ * <p><b>Layout.</b> Both factors of a linear branch are rank-major ({@code down [R, in]}, {@code up [R, out]}), so the
+ * factors of several adapters concatenate as contiguous blocks; the down factor reaches its MatMul through a Transpose,
+ * which ONNX Runtime's graph optimiser folds into the MatMul ({@code FusedMatMul} with {@code transB}). The factors have
+ * the layer's compute type: the type of its weight as the layer node sees it (after any Cast), so fp16 graphs get fp16
+ * factors.
  *
  * <p>Layers that cannot get an exact branch (Gemm with {@code transA} or {@code alpha != 1}, grouped or dilated
  * convolutions) are left as they are and listed in {@link BranchLayout#skipped()}; they need the fused path.
@@ -81,8 +90,12 @@ public final class LoraGraphRewriter {
         GraphProto graph = model.proto().getGraph();
         Set<String> names = existingNames(graph);
         Map<String, Integer> nodeByName = new LinkedHashMap<>();
+        Map<String, NodeProto> producers = new HashMap<>();
         for (int i = 0; i < graph.getNodeCount(); i++) {
             nodeByName.put(graph.getNode(i).getName(), i);
+            for (String output : graph.getNode(i).getOutputList()) {
+                producers.put(output, graph.getNode(i));
+            }
         }
         Map<Integer, List<NodeProto>> replacements = new LinkedHashMap<>();
         List<ValueInfoProto> newInputs = new ArrayList<>();
@@ -98,6 +111,10 @@ public final class LoraGraphRewriter {
             }
             NodeProto node = graph.getNode(at);
             String reason = unsupported(binding, node);
+            DType dtype = computeType(model, binding, node, producers);
+            if (reason == null && !Floats.isFloating(dtype)) {
+                reason = "weight computed in " + dtype + ", not a floating-point type";
+            }
             if (reason != null) {
                 skipped.put(path, reason);
                 continue;
@@ -111,10 +128,11 @@ public final class LoraGraphRewriter {
             String up = UP_PREFIX + path;
             String rank = RANK_PREFIX + path;
             String base = NODE_PREFIX + path + "/base";
+            String downT = NODE_PREFIX + path + "/down_t";
             String downOut = NODE_PREFIX + path + "/down";
             String upOut = NODE_PREFIX + path + "/up";
             String add = NODE_PREFIX + path + "/add";
-            for (String name : List.of(down, up, base, downOut, upOut, add)) {
+            for (String name : List.of(down, up, base, downT, downOut, upOut, add)) {
                 if (!names.add(name)) {
                     throw new IllegalArgumentException("module " + path + ": name '" + name
                             + "' already exists in the graph (was it rewritten before?)");
@@ -124,15 +142,18 @@ public final class LoraGraphRewriter {
             String y = node.getOutput(0);
             List<NodeProto> nodes = new ArrayList<>();
             nodes.add(node.toBuilder().setOutput(0, base).build());
-            BranchLayout.Branch branch = new BranchLayout.Branch(path, g.kind(), down, up, rank, g.inFeatures(),
-                    g.outFeatures(), g.kernelHeight(), g.kernelWidth());
+            BranchLayout.Branch branch = new BranchLayout.Branch(path, g.kind(), dtype, down, up, rank,
+                    g.inFeatures(), g.outFeatures(), g.kernelHeight(), g.kernelWidth());
+            int elemType = OnnxTypes.onnxType(dtype);
             if (g.kind() == LayerKind.LINEAR) {
-                nodes.add(NodeProto.newBuilder().setName(downOut).setOpType("MatMul").addInput(x).addInput(down)
+                nodes.add(NodeProto.newBuilder().setName(downT).setOpType("Transpose").addInput(down).addOutput(downT)
+                        .addAttribute(ints("perm", 1, 0)).build());
+                nodes.add(NodeProto.newBuilder().setName(downOut).setOpType("MatMul").addInput(x).addInput(downT)
                         .addOutput(downOut).build());
                 nodes.add(NodeProto.newBuilder().setName(upOut).setOpType("MatMul").addInput(downOut).addInput(up)
                         .addOutput(upOut).build());
-                newInputs.add(input(down, g.inFeatures(), rank));
-                newInputs.add(input(up, rank, g.outFeatures()));
+                newInputs.add(input(down, elemType, rank, g.inFeatures()));
+                newInputs.add(input(up, elemType, rank, g.outFeatures()));
             } else {
                 NodeProto.Builder conv = NodeProto.newBuilder().setName(downOut).setOpType("Conv").addInput(x)
                         .addInput(down).addOutput(downOut);
@@ -146,8 +167,8 @@ public final class LoraGraphRewriter {
                 nodes.add(conv.build());
                 nodes.add(NodeProto.newBuilder().setName(upOut).setOpType("Conv").addInput(downOut).addInput(up)
                         .addOutput(upOut).addAttribute(ints("kernel_shape", 1, 1)).build());
-                newInputs.add(input(down, rank, g.inFeatures(), g.kernelHeight(), g.kernelWidth()));
-                newInputs.add(input(up, g.outFeatures(), rank, 1, 1));
+                newInputs.add(input(down, elemType, rank, g.inFeatures(), g.kernelHeight(), g.kernelWidth()));
+                newInputs.add(input(up, elemType, g.outFeatures(), rank, 1, 1));
             }
             nodes.add(NodeProto.newBuilder().setName(add).setOpType("Add").addInput(base).addInput(upOut)
                     .addOutput(y).build());
@@ -193,6 +214,30 @@ public final class LoraGraphRewriter {
         return null;
     }
 
+    /**
+     * The type the layer node computes its weight in: the target type of the Cast nearest to the node on the weight's
+     * path, else the initializer's stored type.
+     */
+    private static DType computeType(OnnxModel model, LayerBinding binding, NodeProto node,
+            Map<String, NodeProto> producers) {
+        String value = node.getInputCount() > 1 ? node.getInput(1) : "";
+        for (int depth = 0; depth < 16 && model.initializer(value).isEmpty(); depth++) {
+            NodeProto producer = producers.get(value);
+            if (producer == null || producer.getInputCount() == 0) {
+                break;
+            }
+            if (producer.getOpType().equals("Cast")) {
+                for (AttributeProto a : producer.getAttributeList()) {
+                    if (a.getName().equals("to")) {
+                        return OnnxTypes.dtype((int) a.getI()).orElse(binding.weightDType());
+                    }
+                }
+            }
+            value = producer.getInput(0);
+        }
+        return binding.weightDType();
+    }
+
     private static Set<String> existingNames(GraphProto graph) {
         Set<String> names = new HashSet<>();
         graph.getInputList().forEach(v -> names.add(v.getName()));
@@ -215,15 +260,15 @@ public final class LoraGraphRewriter {
         return a.build();
     }
 
-    /** A FLOAT input; an Integer dimension is fixed, a String symbolic. */
-    private static ValueInfoProto input(String name, Object... dims) {
+    /** An input of ONNX element type {@code elemType}; an Integer dimension is fixed, a String symbolic. */
+    private static ValueInfoProto input(String name, int elemType, Object... dims) {
         TensorShapeProto.Builder shape = TensorShapeProto.newBuilder();
         for (Object d : dims) {
             shape.addDim(d instanceof String ? TensorShapeProto.Dimension.newBuilder().setDimParam((String) d)
                     : TensorShapeProto.Dimension.newBuilder().setDimValue(((Number) d).longValue()));
         }
         return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(
-                TypeProto.Tensor.newBuilder().setElemType(TensorProto.DataType.FLOAT.getNumber()).setShape(shape)))
+                TypeProto.Tensor.newBuilder().setElemType(elemType).setShape(shape)))
                 .build();
     }
 }

@@ -16,8 +16,10 @@ import io.lorica.engine.onnx.OnnxModel;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.ArrayList;
 import java.util.Collection;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
@@ -26,32 +28,53 @@ import java.util.Optional;
  * <em>pristine</em> base weights of the model given at construction, so fusing again with other adapters or scales
  * never accumulates, and {@link #unfuse} returns the base bytes exactly.
  *
- * <p>Per bound layer, in float32 and in the PyTorch layout {@code [out, in(, kh, kw)]}: the base weight (a MatMul
- * {@link WeightLayout#IN_OUT} weight is transposed), then for each adapter acting there, in activation order:
- * {@code ΔW = B·A} (conv: {@code ΔW[o,i,y,x] = Σ_k B[o,k] A[k,i,y,x]}), or the module's full delta (LoHa, LoKr, diff),
- * added with its effective scale {@code s}; a DoRA module merges as PEFT does, {@code W ← (m/‖W + sΔW‖) ⊙ (W + sΔW)}
- * with the norm per output row (lora-semantics §4.7); a {@code lora_B.bias} adds {@code s·bias} to the base bias.
- * The result is transposed back to the stored layout and rounded once to the stored type (F32, F16, BF16 or F64).
+ * <p>Per bound layer, in float32: for plain LoRA modules the weight stays in its stored layout and type and the deltas
+ * of every adapter acting there are added in one product {@code W + L·R}, the factors concatenated along the rank with
+ * the effective scales {@code s} folded into {@code L} ({@code [in, out]} MatMul weights: {@code L = [s·Aᵀ]},
+ * {@code R = [Bᵀ]}; {@code [out, in(, kh, kw)]} weights: {@code L = [s·B]}, {@code R = [A]}), computed by a
+ * {@link FuseKernel} (on ONNX Runtime in the engine: GEMMs on its execution provider) and rounded once to the stored
+ * type (F32, F16, BF16 or F64). A layer with a DoRA or full-delta module (LoHa, LoKr, diff) is merged in PyTorch layout
+ * in plain Java, adapter by adapter in activation order: {@code ΔW = B·A} or the full delta, and DoRA as PEFT does,
+ * {@code W ← (m/‖W + sΔW‖) ⊙ (W + sΔW)} with the norm per output row (lora-semantics §4.7). A {@code lora_B.bias} adds
+ * {@code s·bias} to the base bias.
  *
  * <p>The scales are those of {@link EffectiveScales} ({@code alpha/r · weight · callScale}); Diffusers'
  * {@code lora_scale} of {@code fuse_lora} is part of the call scale. The returned map (initializer name -> patched
- * tensor) is fed through {@link OnnxModel#withInitializer} ({@link #apply}) or {@code SessionOptions.addInitializer}.
+ * tensor on a direct buffer) is given to a session through {@code SessionOptions.addInitializer}, or to
+ * {@link OnnxModel#withInitializer} ({@link #apply}).
  */
 public final class WeightFuser {
 
     private final OnnxModel pristine;
     private final ModuleIndex index;
+    private final FuseKernel kernel;
 
     /**
+     * A fuser computing in plain Java ({@link FuseKernel#JAVA}).
+     *
      * @param pristine the unmodified model whose weights every fusion starts from
      * @param index    the module index of that model
      */
     public WeightFuser(OnnxModel pristine, ModuleIndex index) {
-        if (pristine == null || index == null) {
-            throw new IllegalArgumentException("pristine model and index must not be null");
+        this(pristine, index, FuseKernel.JAVA);
+    }
+
+    /**
+     * @param pristine the unmodified model whose weights every fusion starts from
+     * @param index    the module index of that model
+     * @param kernel   what computes the low-rank products
+     */
+    public WeightFuser(OnnxModel pristine, ModuleIndex index, FuseKernel kernel) {
+        if (pristine == null || index == null || kernel == null) {
+            throw new IllegalArgumentException("pristine model, index and kernel must not be null");
         }
         this.pristine = pristine;
         this.index = index;
+        this.kernel = kernel;
+    }
+
+    /** One adapter's module acting on a layer, with its effective scale. */
+    private record Acting(String adapter, LoraModule module, float scale) {
     }
 
     /**
@@ -85,17 +108,8 @@ public final class WeightFuser {
                         + binding.weightInitializer() + "' with another module");
             }
             LayerGeometry g = binding.geometry();
-            int out = g.outFeatures();
-            Initializer weightInit = initializer(binding.weightInitializer(), path);
-            // the weight stays in its stored layout ([in, out] for MatMul) unless a DoRA or full-delta module needs the
-            // canonical [out, in]: low-rank deltas are added in place through transposed (small) factors, so the big
-            // matrix is never transposed
-            boolean storedTransposed = binding.layout() == WeightLayout.IN_OUT;
-            float[] w = weightInit.data().toFloatArray();
-            boolean canonical = !storedTransposed;
-            int cols = w.length / out;
-            float[] bias = null;
-            boolean changed = false;
+            List<Acting> acting = new ArrayList<>();
+            boolean special = false;
             for (Map.Entry<String, Float> entry : scales.adapters(component, path).entrySet()) {
                 String name = entry.getKey();
                 LoraAdapter adapter = adapters.get(name);
@@ -115,65 +129,170 @@ public final class WeightFuser {
                 if (s == 0f && !module.isDora()) {
                     continue;
                 }
-                if (module.isDora() || module.isFullDelta()) {
-                    if (!canonical) {
-                        w = transpose(w, cols, out);
-                        canonical = true;
-                    }
-                    float[] delta = module.isFullDelta() ? module.delta().orElseThrow().toFloatArray()
-                            : product(module.b().toFloatArray(), module.a().toFloatArray(), out, module.rank(), cols);
-                    if (module.isDora()) {
-                        dora(w, delta, s, module.magnitude().orElseThrow().toFloatArray(), out, cols);
-                    } else {
-                        for (int i = 0; i < w.length; i++) {
-                            w[i] += s * delta[i];
-                        }
-                    }
-                } else if (canonical) {
-                    // W [out, in] += s · B [out, r] · A [r, in]
-                    addScaledProduct(w, s, module.b().toFloatArray(), module.a().toFloatArray(), out, module.rank(), cols);
-                } else {
-                    // W [in, out] += s · Aᵀ [in, r] · Bᵀ [r, out]
-                    int r = module.rank();
-                    addScaledProduct(w, s, transpose(module.a().toFloatArray(), r, cols),
-                            transpose(module.b().toFloatArray(), out, r), cols, r, out);
-                }
-                if (module.bias().isPresent()) {
-                    if (binding.bias().isEmpty()) {
-                        throw new IllegalArgumentException("adapter '" + name + "' module " + path
-                                + ": Impossible to merge LoRA with `lora_bias=True` because the base layer has no bias.");
-                    }
-                    if (bias == null) {
-                        bias = initializer(binding.bias().get(), path).data().toFloatArray();
-                    }
-                    float[] lb = module.bias().get().toFloatArray();
-                    for (int o = 0; o < out; o++) {
-                        bias[o] += s * lb[o];
-                    }
-                }
-                changed = true;
-                if (safe && (!finite(w) || (bias != null && !finite(bias)))) {
-                    throw new IllegalArgumentException("NaNs detected in the merged weights. The adapter " + name
-                            + " seems to be broken (module " + path + " of " + component + ")");
-                }
+                acting.add(new Acting(name, module, s));
+                special |= module.isDora() || module.isFullDelta();
             }
-            if (!changed) {
+            if (acting.isEmpty()) {
                 continue;
             }
-            if (safe && (overflows(w, weightInit.dtype()) || (bias != null && overflows(bias,
-                    initializer(binding.bias().get(), path).dtype())))) {
-                throw new IllegalArgumentException("NaNs detected in the merged weights. The adapter(s) "
-                        + String.join(", ", scales.adapters(component, path).keySet()) + " seem to be broken: module "
-                        + path + " of " + component + " overflows " + weightInit.dtype());
+            Initializer weightInit = initializer(binding.weightInitializer(), path);
+            DType dtype = weightInit.dtype();
+            if (!Floats.isFloating(dtype)) {
+                throw new IllegalArgumentException("module " + path + ": weight type " + dtype
+                        + " cannot hold a merged LoRA weight");
             }
-            float[] stored = storedTransposed && canonical ? transpose(w, out, cols) : w;
-            patched.put(weightInit.name(), encode(stored, weightInit.dtype(), weightInit.shape(), path));
-            if (bias != null) {
-                Initializer biasInit = initializer(binding.bias().get(), path);
-                patched.put(biasInit.name(), encode(bias, biasInit.dtype(), biasInit.shape(), path));
+            ByteBuffer weight = special ? sequential(binding, weightInit, acting, safe, component)
+                    : lowRank(binding, weightInit, acting, safe, component);
+            patched.put(weightInit.name(), new TensorData(dtype, weightInit.shape(), weight));
+            if (acting.stream().anyMatch(a -> a.module().bias().isPresent())) {
+                Initializer biasInit = binding.bias().map(b -> initializer(b, path)).orElse(null);
+                TensorData bias = bias(binding, biasInit, acting, safe, component);
+                patched.put(biasInit.name(), bias);
             }
         }
         return patched;
+    }
+
+    /** All plain LoRA: {@code W + L·R} in the stored layout through the kernel. */
+    private ByteBuffer lowRank(LayerBinding binding, Initializer weightInit, List<Acting> acting, boolean safe,
+            Component component) {
+        LayerGeometry g = binding.geometry();
+        boolean inOut = binding.layout() == WeightLayout.IN_OUT;
+        int out = g.outFeatures();
+        int cols = Math.toIntExact(weightInit.elementCount() / out);
+        int rows = inOut ? cols : out;
+        int width = inOut ? out : cols;
+        int total = 0;
+        for (Acting a : acting) {
+            total += a.module().rank();
+        }
+        float[] left = new float[rows * total];
+        float[] right = new float[total * width];
+        int offset = 0;
+        for (Acting a : acting) {
+            int r = a.module().rank();
+            float s = a.scale();
+            float[] fa = a.module().a().toFloatArray();
+            float[] fb = a.module().b().toFloatArray();
+            if (inOut) {
+                // W [in, out] += [s·Aᵀ] [in, R] · [Bᵀ] [R, out]
+                for (int k = 0; k < r; k++) {
+                    for (int i = 0; i < rows; i++) {
+                        left[i * total + offset + k] = s * fa[k * rows + i];
+                    }
+                    for (int o = 0; o < width; o++) {
+                        right[(offset + k) * width + o] = fb[o * r + k];
+                    }
+                }
+            } else {
+                // W [out, in·kh·kw] += [s·B] [out, R] · [A] [R, in·kh·kw]
+                for (int o = 0; o < rows; o++) {
+                    for (int k = 0; k < r; k++) {
+                        left[o * total + offset + k] = s * fb[o * r + k];
+                    }
+                }
+                System.arraycopy(fa, 0, right, offset * width, r * width);
+            }
+            offset += r;
+        }
+        FuseKernel.Sum sum = kernel.addProduct(weightInit.data().data(), weightInit.dtype(), rows, width, left, right,
+                total, safe);
+        if (safe && !sum.finite()) {
+            // attribute the failure to an adapter, as Diffusers does, by merging them one by one
+            sequential(binding, weightInit, acting, true, component);
+            throw new IllegalArgumentException("NaNs detected in the merged weights. The adapter(s) "
+                    + names(acting) + " seem to be broken: module " + binding.modulePath() + " of " + component);
+        }
+        return sum.data();
+    }
+
+    /**
+     * Adapter by adapter in PyTorch layout, for layers with DoRA or full-delta modules (and to attribute a safe-fusing
+     * failure): the weight is transposed to {@code [out, in]} only when such a module needs it.
+     */
+    private ByteBuffer sequential(LayerBinding binding, Initializer weightInit, List<Acting> acting, boolean safe,
+            Component component) {
+        String path = binding.modulePath();
+        int out = binding.geometry().outFeatures();
+        boolean storedTransposed = binding.layout() == WeightLayout.IN_OUT;
+        float[] w = decode(weightInit.data().data(), weightInit.dtype(), weightInit.elementCount());
+        boolean canonical = !storedTransposed;
+        int cols = w.length / out;
+        for (Acting a : acting) {
+            LoraModule module = a.module();
+            float s = a.scale();
+            if (module.isDora() || module.isFullDelta()) {
+                if (!canonical) {
+                    w = transpose(w, cols, out);
+                    canonical = true;
+                }
+                float[] delta = module.isFullDelta() ? module.delta().orElseThrow().toFloatArray()
+                        : product(module.b().toFloatArray(), module.a().toFloatArray(), out, module.rank(), cols);
+                if (module.isDora()) {
+                    dora(w, delta, s, module.magnitude().orElseThrow().toFloatArray(), out, cols);
+                } else {
+                    for (int i = 0; i < w.length; i++) {
+                        w[i] += s * delta[i];
+                    }
+                }
+            } else if (canonical) {
+                // W [out, in] += s · B [out, r] · A [r, in]
+                addScaledProduct(w, s, module.b().toFloatArray(), module.a().toFloatArray(), out, module.rank(), cols);
+            } else {
+                // W [in, out] += s · Aᵀ [in, r] · Bᵀ [r, out]
+                int r = module.rank();
+                addScaledProduct(w, s, transpose(module.a().toFloatArray(), r, cols),
+                        transpose(module.b().toFloatArray(), out, r), cols, r, out);
+            }
+            if (safe && !finite(w)) {
+                throw new IllegalArgumentException("NaNs detected in the merged weights. The adapter " + a.adapter()
+                        + " seems to be broken (module " + path + " of " + component + ")");
+            }
+        }
+        if (safe && !finiteAfterRounding(w, weightInit.dtype())) {
+            throw new IllegalArgumentException("NaNs detected in the merged weights. The adapter(s) " + names(acting)
+                    + " seem to be broken: module " + path + " of " + component + " overflows " + weightInit.dtype());
+        }
+        float[] stored = storedTransposed && canonical ? transpose(w, out, cols) : w;
+        return Floats.encodeDirect(stored, weightInit.dtype());
+    }
+
+    /** The base bias plus {@code s·bias} of every module with a LoRA bias. */
+    private TensorData bias(LayerBinding binding, Initializer biasInit, List<Acting> acting, boolean safe,
+            Component component) {
+        String path = binding.modulePath();
+        float[] bias = null;
+        for (Acting a : acting) {
+            if (a.module().bias().isEmpty()) {
+                continue;
+            }
+            if (biasInit == null) {
+                throw new IllegalArgumentException("adapter '" + a.adapter() + "' module " + path
+                        + ": Impossible to merge LoRA with `lora_bias=True` because the base layer has no bias.");
+            }
+            if (bias == null) {
+                bias = biasInit.data().toFloatArray();
+            }
+            float[] lb = a.module().bias().get().toFloatArray();
+            for (int o = 0; o < bias.length; o++) {
+                bias[o] += a.scale() * lb[o];
+            }
+            if (safe && !finite(bias)) {
+                throw new IllegalArgumentException("NaNs detected in the merged weights. The adapter " + a.adapter()
+                        + " seems to be broken (module " + path + " of " + component + ")");
+            }
+        }
+        if (safe && !finiteAfterRounding(bias, biasInit.dtype())) {
+            throw new IllegalArgumentException("NaNs detected in the merged weights. The adapter(s) " + names(acting)
+                    + " seem to be broken: module " + path + " of " + component + " overflows " + biasInit.dtype());
+        }
+        return new TensorData(biasInit.dtype(), biasInit.shape(), Floats.encodeDirect(bias, biasInit.dtype()));
+    }
+
+    private static String names(List<Acting> acting) {
+        List<String> names = new ArrayList<>();
+        acting.forEach(a -> names.add(a.adapter()));
+        return String.join(", ", names);
     }
 
     /**
@@ -235,7 +354,7 @@ public final class WeightFuser {
      * that stay in the L1 cache across the rank loop, with contiguous inner loops the JIT vectorises; large matrices
      * are split by rows over the common fork-join pool.
      */
-    private static void addScaledProduct(float[] w, float s, float[] left, float[] right, int rows, int r, int width) {
+    static void addScaledProduct(float[] w, float s, float[] left, float[] right, int rows, int r, int width) {
         if ((long) rows * width >= 1 << 20) {
             java.util.stream.IntStream.range(0, (rows + 63) / 64).parallel().forEach(block ->
                     addRows(w, s, left, right, block * 64, Math.min(rows, block * 64 + 64), r, width));
@@ -285,15 +404,15 @@ public final class WeightFuser {
         return true;
     }
 
-    /** Whether rounding to {@code dtype} would turn a finite value into an infinity. */
-    private static boolean overflows(float[] values, DType dtype) {
+    /** Whether every value is finite and stays finite when rounded to {@code dtype}. */
+    static boolean finiteAfterRounding(float[] values, DType dtype) {
         for (float v : values) {
-            if (dtype == DType.F16 && Math.abs(v) >= 65520f
-                    || dtype == DType.BF16 && Float.isInfinite(Float.intBitsToFloat(floatToBfloat16(v) << 16))) {
-                return true;
+            if (!Float.isFinite(v) || dtype == DType.F16 && Math.abs(v) >= 65520f
+                    || dtype == DType.BF16 && Float.isInfinite(Float.intBitsToFloat(Floats.floatToBfloat16(v) << 16))) {
+                return false;
             }
         }
-        return false;
+        return true;
     }
 
     private static float[] transpose(float[] m, int rows, int cols) {
@@ -306,67 +425,54 @@ public final class WeightFuser {
         return t;
     }
 
-    private static TensorData encode(float[] values, DType dtype, long[] shape, String path) {
-        ByteBuffer buffer = ByteBuffer.allocate(Math.multiplyExact(values.length, dtype.byteSize()))
-                .order(ByteOrder.LITTLE_ENDIAN);
-        if (dtype == DType.F32) {
-            buffer.asFloatBuffer().put(values);
-            return new TensorData(dtype, shape, buffer);
-        }
-        for (float v : values) {
-            switch (dtype) {
-                case F32:
-                    buffer.putFloat(v);
-                    break;
-                case F16:
-                    buffer.putShort(floatToHalf(v));
-                    break;
-                case BF16:
-                    buffer.putShort(floatToBfloat16(v));
-                    break;
-                case F64:
-                    buffer.putDouble(v);
-                    break;
-                default:
-                    throw new IllegalArgumentException("module " + path + ": weight type " + dtype
-                            + " cannot hold a merged LoRA weight");
+    /** The binary16 values of every 16-bit pattern, for fast decoding. */
+    private static final class HalfTable {
+        static final float[] VALUES = new float[1 << 16];
+
+        static {
+            for (int i = 0; i < VALUES.length; i++) {
+                VALUES[i] = TensorData.halfToFloat((short) i);
             }
         }
-        buffer.flip();
-        return new TensorData(dtype, shape, buffer);
     }
 
-    /** IEEE 754 binary16 bits of {@code f}, rounded to nearest even; overflow gives infinity. */
-    static short floatToHalf(float f) {
-        int bits = Float.floatToRawIntBits(f);
-        int sign = (bits >>> 16) & 0x8000;
-        int value = bits & 0x7fffffff;
-        if (value >= 0x7f800000) {
-            return (short) (sign | 0x7c00 | (value > 0x7f800000 ? 0x200 : 0));
+    /** {@code count} elements of {@code dtype} from little-endian {@code bytes} (position 0) as float32. */
+    static float[] decode(ByteBuffer bytes, DType dtype, long count) {
+        if (count > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("a weight of " + count + " elements is too large to merge in Java");
         }
-        if (value >= 0x477ff000) {
-            return (short) (sign | 0x7c00);
+        float[] w = new float[(int) count];
+        ByteBuffer in = bytes.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+        in.position(0);
+        switch (dtype) {
+            case F32:
+                in.asFloatBuffer().get(w);
+                break;
+            case F16: {
+                float[] table = HalfTable.VALUES;
+                java.nio.ShortBuffer s = in.asShortBuffer();
+                for (int i = 0; i < w.length; i++) {
+                    w[i] = table[s.get(i) & 0xffff];
+                }
+                break;
+            }
+            case BF16: {
+                java.nio.ShortBuffer s = in.asShortBuffer();
+                for (int i = 0; i < w.length; i++) {
+                    w[i] = Float.intBitsToFloat((s.get(i) & 0xffff) << 16);
+                }
+                break;
+            }
+            case F64: {
+                java.nio.DoubleBuffer d = in.asDoubleBuffer();
+                for (int i = 0; i < w.length; i++) {
+                    w[i] = (float) d.get(i);
+                }
+                break;
+            }
+            default:
+                throw new IllegalArgumentException("weight type " + dtype + " cannot hold a merged LoRA weight");
         }
-        if (value < 0x38800000) {
-            int m = (int) Math.rint(Float.intBitsToFloat(value) * 0x1p24f);
-            return (short) (sign | m);
-        }
-        int exponent = (value >>> 23) - 127 + 15;
-        int mantissa = value & 0x7fffff;
-        int half = (exponent << 10) | (mantissa >>> 13);
-        int rest = mantissa & 0x1fff;
-        if (rest > 0x1000 || (rest == 0x1000 && (half & 1) == 1)) {
-            half++;
-        }
-        return (short) (sign | half);
-    }
-
-    /** bfloat16 bits of {@code f}, rounded to nearest even. */
-    static short floatToBfloat16(float f) {
-        int bits = Float.floatToRawIntBits(f);
-        if (Float.isNaN(f)) {
-            return (short) ((bits >>> 16) | 0x40);
-        }
-        return (short) ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16);
+        return w;
     }
 }

@@ -195,8 +195,8 @@ class FusedBaseTest {
                 assertTrue(pool.awaitTermination(60, TimeUnit.SECONDS));
             }
             // a swapped-out session is closed once nothing uses it
-            OnnxModelHandle.BaseSession next = handle.prepareBase(EffectiveScales.empty(), Map.of(), false);
-            OnnxModelHandle.BaseSession previous = handle.install(next);
+            PatchedSession next = handle.prepareBase(EffectiveScales.empty(), Map.of(), false);
+            PatchedSession previous = handle.install(next);
             assertFalse(previous.isClosed());
             previous.release();
             assertTrue(previous.isClosed());

@@ -306,6 +306,85 @@ class OnnxModelHandleTest {
     }
 
     @Test
+    void fusedBindingsOfOneConfigurationShareASessionAndTheLastIsKeptForReuse() {
+        TestGraphs.Generated g = TestGraphs.unet(dir, Style.LEGACY, false, 14);
+        Map<String, LoraAdapter> adapters = Map.of("a1", a1(), "a2", a2());
+        EffectiveScales a = scales("a1", adapters.get("a1"), 0.9, "a2", adapters.get("a2"), 0.4);
+        EffectiveScales b = scales("a2", adapters.get("a2"), 1.2);
+        try (OnnxModelHandle handle = openUnet(g.file())) {
+            int sessions = handle.sessionsCreated();
+            LoraBinding f1 = handle.bind(LoraMode.FUSED, a, adapters);
+            LoraBinding f2 = handle.bind(LoraMode.FUSED, a, adapters);
+            assertEquals(sessions + 1, handle.sessionsCreated(), "one session for one configuration");
+            assertEquals(handle.run(unetInputs(), f1), handle.run(unetInputs(), f2));
+            f1.close();
+            assertClose(reference(g, a, adapters), outputs(handle.run(unetInputs(), f2)), 1e-4);
+            f2.close();
+            try (LoraBinding f3 = handle.bind(LoraMode.FUSED, a, adapters)) {
+                assertEquals(sessions + 1, handle.sessionsCreated(), "the idle session was kept");
+                assertClose(reference(g, a, adapters), outputs(handle.run(unetInputs(), f3)), 1e-4);
+            }
+            try (LoraBinding f4 = handle.bind(LoraMode.FUSED, b, adapters)) {
+                assertEquals(sessions + 2, handle.sessionsCreated());
+                assertClose(reference(g, b, adapters), outputs(handle.run(unetInputs(), f4)), 1e-4);
+            }
+            // one idle session is kept by default: b's replaced a's
+            try (LoraBinding f5 = handle.bind(LoraMode.FUSED, a, adapters)) {
+                assertEquals(sessions + 3, handle.sessionsCreated());
+                assertClose(reference(g, a, adapters), outputs(handle.run(unetInputs(), f5)), 1e-4);
+            }
+        }
+    }
+
+    @Test
+    void concurrentBindsAndRunsWithDifferentMixesMatchSerialRuns() throws Exception {
+        TestGraphs.Generated g = TestGraphs.unet(dir, Style.LEGACY, false, 15);
+        Map<String, LoraAdapter> adapters = Map.of("a1", a1(), "a2", a2());
+        Random random = new Random(3);
+        List<EffectiveScales> mixes = new ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            mixes.add(i % 3 == 0 ? scales("a1", adapters.get("a1"), random.nextFloat() * 2 - 1)
+                    : scales("a2", adapters.get("a2"), random.nextFloat() * 2 - 1, "a1", adapters.get("a1"),
+                            random.nextFloat()));
+        }
+        try (OnnxModelHandle handle = openUnet(g.file())) {
+            List<Map<String, TensorData>> serial = new ArrayList<>();
+            for (EffectiveScales mix : mixes) {
+                try (LoraBinding binding = handle.bind(LoraMode.DYNAMIC, mix, adapters)) {
+                    serial.add(handle.run(unetInputs(), binding));
+                }
+                assertClose(reference(g, mix, adapters), outputs(serial.get(serial.size() - 1)), 1e-4);
+            }
+            int sessions = handle.sessionsCreated();
+            ExecutorService pool = Executors.newFixedThreadPool(4);
+            try {
+                List<Future<Integer>> futures = new ArrayList<>();
+                for (int t = 0; t < 4; t++) {
+                    int thread = t;
+                    futures.add(pool.submit(() -> {
+                        int checked = 0;
+                        for (int i = 0; i < 20; i++) {
+                            int which = (thread * 3 + i) % mixes.size();
+                            try (LoraBinding binding = handle.bind(LoraMode.DYNAMIC, mixes.get(which), adapters)) {
+                                assertEquals(serial.get(which), handle.run(unetInputs(), binding));
+                            }
+                            checked++;
+                        }
+                        return checked;
+                    }));
+                }
+                for (Future<Integer> f : futures) {
+                    assertEquals(20, f.get(60, TimeUnit.SECONDS));
+                }
+            } finally {
+                pool.shutdownNow();
+            }
+            assertEquals(sessions, handle.sessionsCreated());
+            assertTrue(handle.factorCacheStats().hits() > 0);
+        }
+    }
+
+    @Test
     void concurrentRunsMatchSerialRuns() throws Exception {
         TestGraphs.Generated g = TestGraphs.unet(dir, Style.DYNAMO, false, 12);
         Map<String, LoraAdapter> adapters = Map.of("a1", a1(), "a2", a2());

@@ -67,7 +67,7 @@ class DynamicLoraTest {
 
     static float[][] runWith(OrtSession session, BranchLayout layout, EffectiveScales scales,
             Map<String, LoraAdapter> adapters) throws Exception {
-        try (DynamicInputs.Request request = DynamicInputs.build(ENV, layout, scales, adapters)) {
+        try (DynamicInputs.Request request = LoraFixtures.inputs(layout, scales, adapters)) {
             assertEquals(java.util.List.of(), request.unapplied());
             return run(session, request.tensors());
         }

@@ -26,6 +26,13 @@ final class LoraFixtures {
     private LoraFixtures() {
     }
 
+    /** The branch inputs of one request from a throw-away {@link DynamicInputs} (the request keeps its tensors). */
+    static DynamicInputs.Request inputs(BranchLayout layout, EffectiveScales scales, Map<String, LoraAdapter> adapters) {
+        try (DynamicInputs store = new DynamicInputs(ENV, layout, DynamicInputs.DEFAULT_CACHE_BYTES)) {
+            return store.request(scales, adapters);
+        }
+    }
+
     static LoraModule lora(String path, int rank, float alpha, long seed) {
         return LoraTestFixtures.lora(path, rank, alpha, seed);
     }

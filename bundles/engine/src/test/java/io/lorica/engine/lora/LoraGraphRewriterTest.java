@@ -20,6 +20,7 @@ import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtSession;
 import io.lorica.api.Component;
+import io.lorica.api.DType;
 import io.lorica.api.ModelFamily;
 import io.lorica.api.TensorData;
 import io.lorica.api.adapter.LayerGeometry;
@@ -63,14 +64,14 @@ class LoraGraphRewriterTest {
         assertEquals(Component.UNET, layout.component());
         assertEquals(Map.of(), layout.skipped());
         BranchLayout.Branch toK = layout.branch(TO_K).orElseThrow();
-        assertEquals(new BranchLayout.Branch(TO_K, LayerKind.LINEAR, "lora_down::" + TO_K, "lora_up::" + TO_K,
+        assertEquals(new BranchLayout.Branch(TO_K, LayerKind.LINEAR, DType.F32, "lora_down::" + TO_K, "lora_up::" + TO_K,
                 "lora_rank::" + TO_K, 12, 16, 1, 1), toK);
         BranchLayout.Branch conv = layout.branch(CONV1).orElseThrow();
-        assertEquals(new BranchLayout.Branch(CONV1, LayerKind.CONV, "lora_down::" + CONV1, "lora_up::" + CONV1,
+        assertEquals(new BranchLayout.Branch(CONV1, LayerKind.CONV, DType.F32, "lora_down::" + CONV1, "lora_up::" + CONV1,
                 "lora_rank::" + CONV1, 8, 16, 3, 3), conv);
         Map<String, ValueInfo> inputs = rewritten.model().inputs().stream()
                 .collect(Collectors.toMap(ValueInfo::name, v -> v));
-        assertEquals("[12, lora_rank::" + TO_K + "]", inputs.get(toK.downInput()).shape().toString());
+        assertEquals("[lora_rank::" + TO_K + ", 12]", inputs.get(toK.downInput()).shape().toString());
         assertEquals("[lora_rank::" + TO_K + ", 16]", inputs.get(toK.upInput()).shape().toString());
         assertEquals("[lora_rank::" + CONV1 + ", 8, 3, 3]", inputs.get(conv.downInput()).shape().toString());
         assertEquals("[16, lora_rank::" + CONV1 + ", 1, 1]", inputs.get(conv.upInput()).shape().toString());
@@ -88,14 +89,14 @@ class LoraGraphRewriterTest {
         ModuleIndex index = ModuleIndex.build(model, TestGraphs.catalog(), Component.UNET);
         LoraGraphRewriter.Rewritten rewritten = LoraGraphRewriter.rewrite(model, index, List.of(CONV1, TO_Q));
         Map<String, LoraAdapter> adapters = Map.of("a1", a1());
-        try (DynamicInputs.Request request = DynamicInputs.build(ENV, rewritten.layout(),
+        try (DynamicInputs.Request request = LoraFixtures.inputs(rewritten.layout(),
                 scales("a1", adapters.get("a1"), 1), adapters)) {
             assertEquals(4, request.tensors().size());
             assertEquals(List.of(), request.needsFusedPath());
             assertEquals(2, request.unapplied().size());
             assertTrue(request.unapplied().stream().allMatch(u -> u.reason() == DynamicInputs.Reason.NO_BRANCH));
         }
-        IllegalArgumentException missing = assertThrows(IllegalArgumentException.class, () -> DynamicInputs.build(ENV,
+        IllegalArgumentException missing = assertThrows(IllegalArgumentException.class, () -> LoraFixtures.inputs(
                 rewritten.layout(), scales("a2", a2(), 1), adapters));
         assertTrue(missing.getMessage().contains("'a2'"), missing.getMessage());
     }
@@ -150,7 +151,7 @@ class LoraGraphRewriterTest {
         OnnxModel fused = WeightFuser.apply(model, new WeightFuser(model, index).fuse(scales, adapters, true));
         try (OrtSession dynamic = ENV.createSession(rewritten.model().toBytes(), new OrtSession.SessionOptions());
                 OrtSession merged = ENV.createSession(fused.toBytes(), new OrtSession.SessionOptions());
-                DynamicInputs.Request request = DynamicInputs.build(ENV, rewritten.layout(), scales, adapters);
+                DynamicInputs.Request request = LoraFixtures.inputs(rewritten.layout(), scales, adapters);
                 OnnxTensor h = OnnxTensor.createTensor(ENV, FloatBuffer.wrap(hidden), new long[] {5, 8})) {
             Map<String, OnnxTensor> inputs = new HashMap<>(request.tensors());
             inputs.put("hidden", h);
@@ -180,7 +181,7 @@ class LoraGraphRewriterTest {
         LoraAdapter adapter = LoraFixtures.adapter(withBias);
         Map<String, LoraAdapter> adapters = Map.of("biased", adapter);
         EffectiveScales scales = scales("biased", adapter, 0.5);
-        try (DynamicInputs.Request request = DynamicInputs.build(ENV,
+        try (DynamicInputs.Request request = LoraFixtures.inputs(
                 LoraGraphRewriter.rewrite(model, index).layout(), scales, adapters)) {
             assertEquals(List.of(new DynamicInputs.Unapplied("biased", TO_OUT, DynamicInputs.Reason.LORA_BIAS)),
                     request.needsFusedPath());

@@ -171,7 +171,7 @@ class WeightFuserTest {
         EffectiveScales request = scales("full", full, 0.75, "dora", dora, s);
 
         LoraGraphRewriter.Rewritten rewritten = LoraGraphRewriter.rewrite(model, index);
-        try (DynamicInputs.Request inputs = DynamicInputs.build(ENV, rewritten.layout(), request, adapters)) {
+        try (DynamicInputs.Request inputs = LoraFixtures.inputs(rewritten.layout(), request, adapters)) {
             assertEquals(List.of(new DynamicInputs.Unapplied("full", CONV1, DynamicInputs.Reason.FULL_DELTA),
                     new DynamicInputs.Unapplied("dora", TO_Q, DynamicInputs.Reason.DORA)), inputs.needsFusedPath());
         }
@@ -192,17 +192,17 @@ class WeightFuserTest {
 
     @Test
     void halfAndBfloat16Rounding() {
-        assertEquals((short) 0x3c00, WeightFuser.floatToHalf(1f));
-        assertEquals((short) 0x7bff, WeightFuser.floatToHalf(65504f));
-        assertEquals((short) 0x7c00, WeightFuser.floatToHalf(65520f));
-        assertEquals((short) 0x0001, WeightFuser.floatToHalf(0x1p-24f));
-        assertEquals((short) 0x8000, WeightFuser.floatToHalf(-0f));
-        assertEquals((short) 0x3c00, WeightFuser.floatToHalf(1f + 0x1p-11f)); // tie to even
-        assertEquals((short) 0x3c02, WeightFuser.floatToHalf(1f + 3 * 0x1p-11f)); // tie to even (up)
+        assertEquals((short) 0x3c00, Floats.floatToHalf(1f));
+        assertEquals((short) 0x7bff, Floats.floatToHalf(65504f));
+        assertEquals((short) 0x7c00, Floats.floatToHalf(65520f));
+        assertEquals((short) 0x0001, Floats.floatToHalf(0x1p-24f));
+        assertEquals((short) 0x8000, Floats.floatToHalf(-0f));
+        assertEquals((short) 0x3c00, Floats.floatToHalf(1f + 0x1p-11f)); // tie to even
+        assertEquals((short) 0x3c02, Floats.floatToHalf(1f + 3 * 0x1p-11f)); // tie to even (up)
         java.util.Random random = new java.util.Random(1);
         for (int i = 0; i < 10000; i++) {
             float f = (random.nextFloat() - 0.5f) * 100;
-            short h = WeightFuser.floatToHalf(f);
+            short h = Floats.floatToHalf(f);
             float back = TensorData.of(DType.F16, new long[] {1}, new byte[] {(byte) h, (byte) (h >> 8)})
                     .toFloatArray()[0];
             assertTrue(Math.abs(back - f) <= Math.max(Math.ulp(back), Math.ulp(f)) * 4096, f + " -> " + back);
@@ -210,12 +210,12 @@ class WeightFuserTest {
         for (int i = 0; i < 100000; i++) {
             float f = Float.intBitsToFloat(random.nextInt());
             if (!Float.isNaN(f)) {
-                assertEquals(ai.onnxruntime.platform.Fp16Conversions.floatToFp16(f), WeightFuser.floatToHalf(f),
+                assertEquals(ai.onnxruntime.platform.Fp16Conversions.floatToFp16(f), Floats.floatToHalf(f),
                         Float.toString(f));
             }
         }
-        assertEquals((short) 0x3f80, WeightFuser.floatToBfloat16(1f));
-        assertEquals((short) 0x3f80, WeightFuser.floatToBfloat16(1f + 0x1p-8f)); // tie to even
+        assertEquals((short) 0x3f80, Floats.floatToBfloat16(1f));
+        assertEquals((short) 0x3f80, Floats.floatToBfloat16(1f + 0x1p-8f)); // tie to even
     }
 
     @Test

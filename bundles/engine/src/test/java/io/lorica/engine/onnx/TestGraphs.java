@@ -107,6 +107,25 @@ public final class TestGraphs {
         return g.write(folder, external);
     }
 
+    /**
+     * Writes the UNet graph in half precision throughout, as fp16 exports are: FLOAT16 inputs, weights, activations and
+     * outputs (no Cast; the dynamo style keeps its Transpose nodes).
+     */
+    public static Generated unetHalf(Path folder, Style style, boolean external, long seed) {
+        Graph g = new Graph(seed, true);
+        g.input("sample", TensorProto.DataType.FLOAT16, "batch", 8, 4, 4);
+        g.input("encoder_hidden_states", TensorProto.DataType.FLOAT16, "batch", 3, 12);
+        String x = g.conv(style, CONV1, "sample", 8, 16, 3, 1, 1);
+        x = g.conv(style, PROJ_IN, x, 16, 16, 1, 1, 0);
+        x = g.conv(style, DOWNSAMPLER, x, 16, 16, 3, 2, 1);
+        g.output(x, "out_sample", "batch", 16, 2, 2);
+        String h = g.linear(style, TO_K, "encoder_hidden_states", 12, 16, false, false);
+        h = g.linear(style, TO_Q, h, 16, 16, false, false);
+        h = g.linear(style, TO_OUT, h, 16, 16, true, false);
+        g.output(h, "attn_out", "batch", 3, 16);
+        return g.write(folder, external);
+    }
+
     /** Writes the text encoder graph (one {@code q_proj}). */
     public static Generated textEncoder(Path folder, Style style, boolean external, long seed) {
         Graph g = new Graph(seed);
@@ -123,11 +142,18 @@ public final class TestGraphs {
         private final GraphProto.Builder graph = GraphProto.newBuilder().setName("lorica_test");
         private final Map<String, float[]> weights = new LinkedHashMap<>();
         private final Map<String, float[]> biases = new LinkedHashMap<>();
+        private final boolean half;
         private int counter = 100;
 
         /** A graph with weights drawn from {@code seed}. */
         public Graph(long seed) {
+            this(seed, false);
+        }
+
+        /** A graph with weights drawn from {@code seed}, all stored (and outputs typed) FLOAT16 when {@code half}. */
+        public Graph(long seed, boolean half) {
             random = new Random(seed);
+            this.half = half;
         }
 
         /** Adds a graph input; a String dimension is symbolic, a Number fixed. */
@@ -140,7 +166,7 @@ public final class TestGraphs {
         public Graph output(String value, String name, Object... dims) {
             graph.addNode(NodeProto.newBuilder().setOpType("Identity").setName("output_" + name).addInput(value)
                     .addOutput(name));
-            graph.addOutput(value(name, TensorProto.DataType.FLOAT, dims));
+            graph.addOutput(value(name, half ? TensorProto.DataType.FLOAT16 : TensorProto.DataType.FLOAT, dims));
             return this;
         }
 
@@ -207,8 +233,8 @@ public final class TestGraphs {
             String bias = module + ".bias";
             float[] w = random(out * in * k * k);
             float[] b = random(out);
-            initializer(weight, false, w, out, in, k, k);
-            initializer(bias, false, b, out);
+            initializer(weight, half, w, out, in, k, k);
+            initializer(bias, half, b, out);
             weights.put(module, w);
             biases.put(module, b);
             String name = style == Style.LEGACY ? scope(module) + "/Conv" : "node_Conv_" + counter++;
@@ -218,22 +244,24 @@ public final class TestGraphs {
             return y;
         }
 
-        String linear(Style style, String module, String x, int in, int out, boolean withBias, boolean half) {
+        String linear(Style style, String module, String x, int in, int out, boolean withBias, boolean castHalf) {
+            boolean store16 = castHalf || half;
+            boolean castToFloat = castHalf && !half;
             float[] w = random(out * in);
             String matmulInput;
             String matmul;
             if (style == Style.LEGACY) {
                 String weight = "onnx::MatMul_" + counter++;
                 float[] transposed = transpose(w, out, in);
-                initializer(weight, half, transposed, in, out);
+                initializer(weight, store16, transposed, in, out);
                 w = transpose(transposed, in, out);
                 matmulInput = weight;
                 matmul = scope(module) + "/MatMul";
             } else {
                 String weight = module + ".weight";
-                initializer(weight, half, w, out, in);
+                initializer(weight, store16, w, out, in);
                 String source = weight;
-                if (half) {
+                if (castToFloat) {
                     String cast = "cast_" + counter++;
                     node("Cast", "node_Cast_" + counter++, new String[] {weight}, new String[] {cast}, "to",
                             (long) OnnxTypes.FLOAT);
@@ -251,7 +279,7 @@ public final class TestGraphs {
                 return y;
             }
             float[] b = random(out);
-            initializer(module + ".bias", false, b, out);
+            initializer(module + ".bias", half, b, out);
             biases.put(module, b);
             String add = style == Style.LEGACY ? scope(module) + "/Add" : "node_Add_" + counter++;
             node("Add", add, new String[] {module + ".bias", y}, new String[] {add + "_output_0"});
