@@ -22,6 +22,7 @@ import io.lorica.api.engine.ModelRole;
 import io.lorica.api.policy.EffectiveScales;
 import io.lorica.engine.index.ModuleIndex;
 import io.lorica.engine.lora.BranchLayout;
+import io.lorica.engine.lora.BufferPool;
 import io.lorica.engine.lora.DynamicInputs;
 import io.lorica.engine.lora.LoraGraphRewriter;
 import io.lorica.engine.lora.OrtFuseKernel;
@@ -89,16 +90,18 @@ public final class OnnxModelHandle implements ModelHandle {
      *
      * @param factorCacheBytes  bound of the dynamic factor cache ({@link DynamicInputs}), bytes
      * @param fusedSessionCache fused sessions kept for reuse after their last binding closed
+     * @param fuseBufferBytes   bound of the buffers of computed fused weights kept for the next fusion, bytes
      */
-    public record Options(long factorCacheBytes, int fusedSessionCache) {
+    public record Options(long factorCacheBytes, int fusedSessionCache, long fuseBufferBytes) {
 
-        /** The defaults: 512 MB of factors, one idle fused session. */
-        public static final Options DEFAULTS = new Options(DynamicInputs.DEFAULT_CACHE_BYTES, 1);
+        /** The defaults: 256 MB of factors, one idle fused session, 2 GB of fused-weight buffers. */
+        public static final Options DEFAULTS = new Options(DynamicInputs.DEFAULT_CACHE_BYTES, 1, 2L << 30);
 
         /** Validates. */
         public Options {
-            if (factorCacheBytes < 0 || fusedSessionCache < 0) {
-                throw new IllegalArgumentException("factorCacheBytes and fusedSessionCache must not be negative");
+            if (factorCacheBytes < 0 || fusedSessionCache < 0 || fuseBufferBytes < 0) {
+                throw new IllegalArgumentException("factorCacheBytes, fusedSessionCache and fuseBufferBytes must not be"
+                        + " negative");
             }
         }
     }
@@ -130,6 +133,7 @@ public final class OnnxModelHandle implements ModelHandle {
     private final DynamicInputs.Request zeroRank;
     private final OnnxLoraBinding base;
     private OrtFuseKernel kernel;
+    private final BufferPool fuseBuffers;
     private volatile boolean closed;
 
     OnnxModelHandle(OrtRuntime runtime, Path modelFile, ModelRole role, OnnxModel model, ModuleIndex index) {
@@ -145,6 +149,7 @@ public final class OnnxModelHandle implements ModelHandle {
         this.pristine = model;
         this.index = index;
         this.options = options;
+        this.fuseBuffers = new BufferPool(options.fuseBufferBytes(), "fused weights");
         Set<String> initializerNames = model.initializers().keySet();
         List<ValueInfo> graphInputs = new ArrayList<>();
         for (ValueInfo input : model.inputs()) {
@@ -180,7 +185,7 @@ public final class OnnxModelHandle implements ModelHandle {
         DynamicInputs f = null;
         DynamicInputs.Request zero = null;
         try {
-            this.current = createPatched(Map.of(), EffectiveScales.empty(), Map.of());
+            this.current = createSession(Map.of(), EffectiveScales.empty(), Map.of());
             if (layout != null) {
                 f = new DynamicInputs(env, layout, options.factorCacheBytes());
                 zero = f.request(EffectiveScales.empty(), Map.of());
@@ -339,8 +344,8 @@ public final class OnnxModelHandle implements ModelHandle {
         synchronized (fusedLock) {
             session = fusedSessions.get(key);
             if (session == null || !session.acquire()) {
-                session = createPatched(new WeightFuser(pristine, index, kernel()).fuse(scales, used, false),
-                        scales, Collections.unmodifiableMap(used));
+                session = createPatched(fuser().fuseInto(scales, used, false), scales,
+                        Collections.unmodifiableMap(used));
                 if (options.fusedSessionCache() > 0) {
                     session.acquire();
                     PatchedSession replaced = fusedSessions.put(key, session);
@@ -400,6 +405,11 @@ public final class OnnxModelHandle implements ModelHandle {
             }
             return h;
         }
+    }
+
+    /** A fuser from the pristine weights, computing on the engine's execution provider into pooled buffers. */
+    private WeightFuser fuser() {
+        return new WeightFuser(pristine, index, kernel(), fuseBuffers);
     }
 
     /** The fuse kernel on the engine's execution provider, made on first use. */
@@ -506,7 +516,7 @@ public final class OnnxModelHandle implements ModelHandle {
                 throw new IllegalArgumentException("model " + modelFile + " (" + role
                         + ") is not LoRA-loadable, but adapter scales were given for " + scales.components());
             }
-            return createPatched(Map.of(), EffectiveScales.empty(), Map.of());
+            return createSession(Map.of(), EffectiveScales.empty(), Map.of());
         }
         EffectiveScales.Builder own = EffectiveScales.builder();
         Map<String, LoraAdapter> used = new LinkedHashMap<>();
@@ -527,8 +537,7 @@ public final class OnnxModelHandle implements ModelHandle {
             }
         }
         EffectiveScales mine = own.build();
-        Map<String, TensorData> patched = mine.isEmpty() ? Map.of()
-                : new WeightFuser(pristine, index, kernel()).fuse(mine, used, safe);
+        WeightFuser.Fused patched = mine.isEmpty() ? null : fuser().fuseInto(mine, used, safe);
         return createPatched(patched, mine, Collections.unmodifiableMap(used));
     }
 
@@ -752,7 +761,18 @@ public final class OnnxModelHandle implements ModelHandle {
      * transformations such as NCHWc reordering of Conv weights see the patched values; {@code addInitializer} is
      * applied after them) and copies them, so the buffers are released once the session exists.
      */
-    private PatchedSession createPatched(Map<String, TensorData> patched, EffectiveScales scales,
+    private PatchedSession createPatched(WeightFuser.Fused fused, EffectiveScales scales,
+            Map<String, LoraAdapter> adapters) {
+        try {
+            return createSession(fused == null ? Map.of() : fused.weights(), scales, adapters);
+        } finally {
+            if (fused != null) {
+                fused.close();
+            }
+        }
+    }
+
+    private PatchedSession createSession(Map<String, TensorData> patched, EffectiveScales scales,
             Map<String, LoraAdapter> adapters) {
         for (Map.Entry<String, TensorData> e : patched.entrySet()) {
             Initializer initializer = rewritten.initializer(e.getKey()).orElseThrow(() -> new IllegalStateException(

@@ -53,7 +53,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 public final class DynamicInputs implements AutoCloseable {
 
     /** Default bound of the cache of concatenated and scaled factors. */
-    public static final long DEFAULT_CACHE_BYTES = 512L << 20;
+    public static final long DEFAULT_CACHE_BYTES = 256L << 20;
 
     /** Why an adapter's module was not applied by the branches. */
     public enum Reason {
@@ -85,8 +85,11 @@ public final class DynamicInputs implements AutoCloseable {
      * @param cachedTensors tensors in the cache now
      * @param cachedBytes   bytes of the tensors in the cache now (views of prepared adapters count 0)
      * @param adapters      adapters prepared and still reachable
+     * @param allocations   direct buffers allocated for factors (the others were reused from released factors)
+     * @param pooledBytes   bytes of released factor buffers kept for reuse
      */
-    public record Stats(long hits, long misses, int cachedTensors, long cachedBytes, int adapters) {
+    public record Stats(long hits, long misses, int cachedTensors, long cachedBytes, int adapters, long allocations,
+            long pooledBytes) {
     }
 
     /**
@@ -140,6 +143,7 @@ public final class DynamicInputs implements AutoCloseable {
     private final List<Prepared> prepared = new ArrayList<>();
     private final Shared[] zeroDown;
     private final Shared[] zeroUp;
+    private final BufferPool pool;
     private long cachedBytes;
     private long hits;
     private long misses;
@@ -161,6 +165,7 @@ public final class DynamicInputs implements AutoCloseable {
         this.layout = layout;
         this.branches = List.copyOf(layout.branches().values());
         this.budget = budgetBytes;
+        this.pool = new BufferPool(budgetBytes, "LoRA factors");
         this.scaleDown = new boolean[branches.size()];
         this.zeroDown = new Shared[branches.size()];
         this.zeroUp = new Shared[branches.size()];
@@ -187,7 +192,8 @@ public final class DynamicInputs implements AutoCloseable {
     public Stats stats() {
         synchronized (lock) {
             expunge();
-            return new Stats(hits, misses, cache.size(), cachedBytes, prepared.size());
+            return new Stats(hits, misses, cache.size(), cachedBytes, prepared.size(), pool.allocations(),
+                    pool.pooled());
         }
     }
 
@@ -361,7 +367,7 @@ public final class DynamicInputs implements AutoCloseable {
         }
         boolean rankLeading = !(up && branch.kind() == LayerKind.CONV);
         int width = up ? branch.outFeatures() : branch.downWidth();
-        ByteBuffer buffer = Floats.allocateDirect((long) total * width * esize, "LoRA factors of " + branch.modulePath());
+        ByteBuffer buffer = pool.take((long) total * width * esize);
         int offset = 0;
         for (int i = 0; i < modules.size(); i++) {
             Module m = modules.get(i);
@@ -386,7 +392,14 @@ public final class DynamicInputs implements AutoCloseable {
             }
             offset += r;
         }
-        return tensor(buffer, dtype, shape(b, up, total), buffer.capacity());
+        try {
+            Shared shared = tensor(buffer, dtype, shape(b, up, total), buffer.capacity());
+            shared.pool = pool;
+            return shared;
+        } catch (RuntimeException e) {
+            pool.give(buffer);
+            throw e;
+        }
     }
 
     private long[] shape(int b, boolean up, int rank) {
@@ -496,12 +509,16 @@ public final class DynamicInputs implements AutoCloseable {
         }
     }
 
-    /** A tensor shared by the cache and the requests feeding it; the last release closes it. */
+    /**
+     * A tensor shared by the cache and the requests feeding it; the last release closes it and, when the buffer is its
+     * own, returns the buffer to the pool.
+     */
     static final class Shared {
         final OnnxTensor tensor;
         final ByteBuffer buffer;
         final long bytes;
         final AtomicInteger refs = new AtomicInteger(1);
+        BufferPool pool;
 
         Shared(OnnxTensor tensor, ByteBuffer buffer, long bytes) {
             this.tensor = tensor;
@@ -512,6 +529,9 @@ public final class DynamicInputs implements AutoCloseable {
         void release() {
             if (refs.decrementAndGet() == 0) {
                 tensor.close();
+                if (pool != null) {
+                    pool.give(buffer);
+                }
             }
         }
     }

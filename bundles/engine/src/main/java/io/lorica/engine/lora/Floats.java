@@ -12,6 +12,9 @@ import java.nio.ByteOrder;
  */
 public final class Floats {
 
+    /** Per-thread scratch for scaled copies (no garbage per call). */
+    private static final ThreadLocal<float[]> CHUNK = ThreadLocal.withInitial(() -> new float[4096]);
+
     private Floats() {
     }
 
@@ -30,16 +33,24 @@ public final class Floats {
             int at) {
         ByteBuffer out = target.duplicate().order(ByteOrder.LITTLE_ENDIAN);
         switch (dtype) {
-            case F32:
+            case F32: {
+                out.position(at);
+                java.nio.FloatBuffer floats = out.asFloatBuffer();
                 if (scale == 1f) {
-                    out.position(at);
-                    out.asFloatBuffer().put(values, from, count);
+                    floats.put(values, from, count);
                 } else {
-                    for (int i = 0; i < count; i++) {
-                        out.putFloat(at + 4 * i, scale * values[from + i]);
+                    // scale a chunk on the heap (vectorised), then copy it in bulk
+                    float[] chunk = CHUNK.get();
+                    for (int done = 0; done < count; done += chunk.length) {
+                        int n = Math.min(chunk.length, count - done);
+                        for (int i = 0; i < n; i++) {
+                            chunk[i] = scale * values[from + done + i];
+                        }
+                        floats.put(chunk, 0, n);
                     }
                 }
                 break;
+            }
             case F16:
                 for (int i = 0; i < count; i++) {
                     out.putShort(at + 2 * i, floatToHalf(scale * values[from + i]));

@@ -27,16 +27,19 @@ public interface FuseKernel {
      * @param left   {@code L [rows, rank]}, row-major float32, scales folded in
      * @param right  {@code R [rank, cols]}, row-major float32
      * @param check  whether to compute {@link Sum#finite()}
+     * @param target where to write the result ({@code rows·cols} elements of {@code dtype}, little-endian direct), or
+     *               null for a new buffer
      * @throws IllegalArgumentException when the type is not supported or the sizes do not match
      */
     Sum addProduct(ByteBuffer weight, DType dtype, int rows, int cols, float[] left, float[] right, int rank,
-            boolean check);
+            boolean check, ByteBuffer target);
 
     /** The plain-Java kernel: float32 accumulation, tiled and row-parallel; the reference for the others. */
-    FuseKernel JAVA = (weight, dtype, rows, cols, left, right, rank, check) -> {
+    FuseKernel JAVA = (weight, dtype, rows, cols, left, right, rank, check, target) -> {
         float[] w = WeightFuser.decode(weight, dtype, (long) rows * cols);
         WeightFuser.addScaledProduct(w, 1f, left, right, rows, rank, cols);
-        ByteBuffer data = Floats.encodeDirect(w, dtype);
+        ByteBuffer data = target != null ? target : Floats.allocateDirect((long) w.length * dtype.byteSize(), "a weight");
+        Floats.encode(w, 0, w.length, 1f, dtype, data, 0);
         return new Sum(data, !check || WeightFuser.finiteAfterRounding(w, dtype));
     };
 }

@@ -31,19 +31,21 @@ import java.util.function.Supplier;
  * cast to float32 before and rounded once after, by ONNX Runtime's Cast: to nearest, ties to even) in a small session
  * of its own per stored type, so the products run as optimised GEMMs on the engine's execution provider (MLAS on CPU,
  * cuBLAS on CUDA). Weights are processed in row chunks written straight into the result buffer (pinned outputs), so the
- * float32 intermediates stay small and in cache. With {@code check}, a second output {@code Σ 0·Y} (NaN exactly when an
+ * float32 intermediates stay small and in cache; chunks run concurrently (one intra-op thread each, on the common
+ * fork-join pool), so the casts run in parallel too. With {@code check}, a second output {@code Σ 0·Y} (NaN exactly when an
  * element is NaN or infinite after rounding) tells whether the result is finite.
  *
  * <p>Thread-safe; owns its sessions until {@link #close()}.
  */
 public final class OrtFuseKernel implements FuseKernel, AutoCloseable {
 
-    /** Elements per chunk: 1 M (4 MB of float32 per intermediate). */
+    /** Elements per chunk: 1 M (4 MB of float32 per intermediate, in cache). */
     static final int DEFAULT_CHUNK = 1 << 20;
 
     private final OrtEnvironment env;
     private final Supplier<OrtSession.SessionOptions> options;
     private final int chunk;
+    private final BufferPool scratch = new BufferPool(64L << 20, "LoRA factors of a fusion");
     private final Map<DType, OrtSession> plain = new EnumMap<>(DType.class);
     private final Map<DType, OrtSession> checked = new EnumMap<>(DType.class);
     private boolean closed;
@@ -67,9 +69,9 @@ public final class OrtFuseKernel implements FuseKernel, AutoCloseable {
 
     @Override
     public Sum addProduct(ByteBuffer weight, DType dtype, int rows, int cols, float[] left, float[] right, int rank,
-            boolean check) {
+            boolean check, ByteBuffer target) {
         if (dtype == DType.F64) {
-            return JAVA.addProduct(weight, dtype, rows, cols, left, right, rank, check);
+            return JAVA.addProduct(weight, dtype, rows, cols, left, right, rank, check, target);
         }
         if (dtype != DType.F32 && dtype != DType.F16 && dtype != DType.BF16) {
             throw new IllegalArgumentException("weight type " + dtype + " cannot hold a merged LoRA weight");
@@ -82,44 +84,72 @@ public final class OrtFuseKernel implements FuseKernel, AutoCloseable {
                     + ", rank " + rank);
         }
         OrtSession session = session(dtype, check);
-        ByteBuffer result = Floats.allocateDirect((long) rows * cols * esize, "a fused weight");
-        FloatBuffer l = Floats.allocateDirect(4L * left.length, "LoRA factors").order(ByteOrder.nativeOrder())
-                .asFloatBuffer().put(left);
-        FloatBuffer r = Floats.allocateDirect(4L * right.length, "LoRA factors").order(ByteOrder.nativeOrder())
-                .asFloatBuffer().put(right);
-        ByteBuffer w = weight.duplicate().order(ByteOrder.nativeOrder());
-        w.position(0);
-        if (!w.isDirect()) {
-            // embedded weights live on the heap; ONNX Runtime reads tensors from direct memory only
-            w = Floats.allocateDirect(w.remaining(), "a weight").put(w).flip().order(ByteOrder.nativeOrder());
+        ByteBuffer result = target != null ? target : Floats.allocateDirect((long) rows * cols * esize, "a fused weight");
+        if (!result.isDirect() || result.capacity() != (long) rows * cols * esize) {
+            throw new IllegalArgumentException("the target must be a direct buffer of " + (long) rows * cols * esize
+                    + " bytes");
         }
-        int step = Math.max(1, chunk / Math.max(1, cols));
-        boolean finite = true;
-        OnnxJavaType type = javaType(dtype);
-        try (OnnxTensor rt = OnnxTensor.createTensor(env, r.position(0), new long[] {rank, cols})) {
-            for (int start = 0; start < rows; start += step) {
-                int m = Math.min(step, rows - start);
-                long[] shape = {m, cols};
-                ByteBuffer wSlice = slice(w, (long) start * cols * esize, (long) m * cols * esize);
-                ByteBuffer ySlice = slice(result, (long) start * cols * esize, (long) m * cols * esize);
-                FloatBuffer lSlice = l.duplicate().position(start * rank).limit((start + m) * rank).slice();
-                try (OnnxTensor wt = OnnxTensor.createTensor(env, wSlice, shape, type);
-                        OnnxTensor lt = OnnxTensor.createTensor(env, lSlice, new long[] {m, rank});
-                        OnnxTensor yt = OnnxTensor.createTensor(env, ySlice, shape, type);
-                        OrtSession.Result out = session.run(Map.of("W", wt, "L", lt, "R", rt),
-                                check ? Set.of("bad") : Set.of(), Map.of("Y", yt))) {
-                    if (check) {
-                        OnnxValue bad = out.get("bad").orElseThrow();
-                        float v = ((OnnxTensor) bad).getFloatBuffer().get(0);
-                        finite &= !Float.isNaN(v);
-                    }
-                }
+        ByteBuffer lBytes = scratch.take(4L * left.length);
+        ByteBuffer rBytes = scratch.take(4L * right.length);
+        try {
+            FloatBuffer l = lBytes.order(ByteOrder.nativeOrder()).asFloatBuffer().put(left);
+            FloatBuffer r = rBytes.order(ByteOrder.nativeOrder()).asFloatBuffer().put(right);
+            ByteBuffer w = weight.duplicate().order(ByteOrder.nativeOrder());
+            w.position(0);
+            if (!w.isDirect()) {
+                // embedded weights live on the heap; ONNX Runtime reads tensors from direct memory only
+                w = Floats.allocateDirect(w.remaining(), "a weight").put(w).flip().order(ByteOrder.nativeOrder());
+            }
+            // at most `chunk` elements per run, and at least two runs per core so that every layer keeps all cores busy
+            int parallelism = Runtime.getRuntime().availableProcessors();
+            long elements = (long) rows * cols;
+            int wanted = (int) Math.min(rows, Math.max(2L * parallelism, (elements + chunk - 1) / chunk));
+            int step = (rows + wanted - 1) / wanted;
+            int chunks = (rows + step - 1) / step;
+            OnnxJavaType type = javaType(dtype);
+            try (OnnxTensor rt = OnnxTensor.createTensor(env, r.position(0), new long[] {rank, cols})) {
+                ByteBuffer weights = w;
+                // chunks run concurrently: each run uses one intra-op thread, so the casts are parallel too
+                boolean finite = java.util.stream.IntStream.range(0, chunks).parallel().mapToObj(c -> {
+                    int start = c * step;
+                    int m = Math.min(step, rows - start);
+                    return run(session, weights, result, l, rt, start, m, cols, rank, esize, type, check);
+                }).allMatch(Boolean::booleanValue);
+                return new Sum(result, finite);
             }
         } catch (OrtException e) {
-            throw new IllegalStateException("ONNX Runtime failed to merge a LoRA weight [" + rows + ", " + cols + "] "
-                    + dtype + ": " + e.getMessage(), e);
+            throw failure(rows, cols, dtype, e);
+        } finally {
+            scratch.give(lBytes);
+            scratch.give(rBytes);
         }
-        return new Sum(result, finite);
+    }
+
+    /** One chunk of rows {@code [start, start + m)}; returns whether it is finite (true without {@code check}). */
+    private boolean run(OrtSession session, ByteBuffer w, ByteBuffer result, FloatBuffer l, OnnxTensor rt, int start,
+            int m, int cols, int rank, int esize, OnnxJavaType type, boolean check) {
+        long[] shape = {m, cols};
+        ByteBuffer wSlice = slice(w, (long) start * cols * esize, (long) m * cols * esize);
+        ByteBuffer ySlice = slice(result, (long) start * cols * esize, (long) m * cols * esize);
+        FloatBuffer lSlice = l.duplicate().position(start * rank).limit((start + m) * rank).slice();
+        try (OnnxTensor wt = OnnxTensor.createTensor(env, wSlice, shape, type);
+                OnnxTensor lt = OnnxTensor.createTensor(env, lSlice, new long[] {m, rank});
+                OnnxTensor yt = OnnxTensor.createTensor(env, ySlice, shape, type);
+                OrtSession.Result out = session.run(Map.of("W", wt, "L", lt, "R", rt),
+                        check ? Set.of("bad") : Set.of(), Map.of("Y", yt))) {
+            if (!check) {
+                return true;
+            }
+            OnnxValue bad = out.get("bad").orElseThrow();
+            return !Float.isNaN(((OnnxTensor) bad).getFloatBuffer().get(0));
+        } catch (OrtException e) {
+            throw failure(m, cols, DType.F32, e);
+        }
+    }
+
+    private static IllegalStateException failure(int rows, int cols, DType dtype, OrtException e) {
+        return new IllegalStateException("ONNX Runtime failed to merge a LoRA weight [" + rows + ", " + cols + "] "
+                + dtype + ": " + e.getMessage(), e);
     }
 
     private static ByteBuffer slice(ByteBuffer buffer, long from, long length) {
@@ -144,6 +174,7 @@ public final class OrtFuseKernel implements FuseKernel, AutoCloseable {
         OrtSession session = sessions.get(dtype);
         if (session == null) {
             try (OrtSession.SessionOptions o = options.get()) {
+                o.setIntraOpNumThreads(1);
                 session = env.createSession(graph(dtype, check).toByteArray(), o);
             } catch (OrtException e) {
                 throw new IllegalStateException("ONNX Runtime cannot create the LoRA fuse kernel for " + dtype + ": "

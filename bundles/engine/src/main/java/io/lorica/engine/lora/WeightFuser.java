@@ -48,6 +48,7 @@ public final class WeightFuser {
     private final OnnxModel pristine;
     private final ModuleIndex index;
     private final FuseKernel kernel;
+    private final BufferPool pool;
 
     /**
      * A fuser computing in plain Java ({@link FuseKernel#JAVA}).
@@ -65,12 +66,58 @@ public final class WeightFuser {
      * @param kernel   what computes the low-rank products
      */
     public WeightFuser(OnnxModel pristine, ModuleIndex index, FuseKernel kernel) {
+        this(pristine, index, kernel, null);
+    }
+
+    /**
+     * @param pristine the unmodified model whose weights every fusion starts from
+     * @param index    the module index of that model
+     * @param kernel   what computes the low-rank products
+     * @param pool     where {@link #fuseInto} takes the buffers of patched weights from (null: new buffers)
+     */
+    public WeightFuser(OnnxModel pristine, ModuleIndex index, FuseKernel kernel, BufferPool pool) {
         if (pristine == null || index == null || kernel == null) {
             throw new IllegalArgumentException("pristine model, index and kernel must not be null");
         }
         this.pristine = pristine;
         this.index = index;
         this.kernel = kernel;
+        this.pool = pool;
+    }
+
+    /**
+     * Patched weights whose buffers come from the fuser's pool: {@link #close()} gives them back, so it must only be
+     * called once nothing uses the tensors any more (e.g. after ONNX Runtime copied them into a session).
+     *
+     * @param weights initializer name -> patched tensor
+     */
+    public record Fused(Map<String, TensorData> weights, List<ByteBuffer> buffers, BufferPool pool)
+            implements AutoCloseable {
+
+        /** Gives the buffers back to the pool. */
+        @Override
+        public void close() {
+            if (pool != null) {
+                buffers.forEach(pool::give);
+            }
+        }
+    }
+
+    /**
+     * As {@link #fuse}, with the low-rank layers' buffers taken from the fuser's pool.
+     *
+     * @throws IllegalArgumentException as {@link #fuse}; the buffers taken so far are given back
+     */
+    public Fused fuseInto(EffectiveScales scales, Map<String, LoraAdapter> adapters, boolean safe) {
+        List<ByteBuffer> buffers = new ArrayList<>();
+        try {
+            return new Fused(fuse(scales, adapters, safe, buffers), List.copyOf(buffers), pool);
+        } catch (RuntimeException e) {
+            if (pool != null) {
+                buffers.forEach(pool::give);
+            }
+            throw e;
+        }
     }
 
     /** One adapter's module acting on a layer, with its effective scale. */
@@ -91,11 +138,20 @@ public final class WeightFuser {
      *                                  (safe mode) when the result overflows a 16-bit stored type
      */
     public Map<String, TensorData> fuse(EffectiveScales scales, Map<String, LoraAdapter> adapters, boolean safe) {
+        return fuse(scales, adapters, safe, null);
+    }
+
+    /** {@link #fuse}; with {@code buffers}, low-rank results go to buffers from the pool, listed there. */
+    private Map<String, TensorData> fuse(EffectiveScales scales, Map<String, LoraAdapter> adapters, boolean safe,
+            List<ByteBuffer> buffers) {
         if (scales == null || adapters == null) {
             throw new IllegalArgumentException("scales and adapters must not be null");
         }
         Component component = index.component();
-        Map<String, TensorData> patched = new LinkedHashMap<>();
+        // validate everything first (nothing is computed for a request with an error), then merge the layers in
+        // parallel, and assemble the result, or report the first failure, in graph order
+        List<Layer> layers = new ArrayList<>();
+        java.util.Set<String> weights = new java.util.HashSet<>();
         for (String path : scales.modules(component)) {
             LayerBinding binding = index.binding(path).orElseThrow(() -> new IllegalArgumentException("module " + path
                     + " of " + component + " has adapter scales but is not bound in the graph"));
@@ -103,7 +159,7 @@ public final class WeightFuser {
                 throw new IllegalArgumentException("module " + path + " is a grouped convolution (group "
                         + binding.group() + "); merging LoRA into it is not supported");
             }
-            if (patched.containsKey(binding.weightInitializer())) {
+            if (!weights.add(binding.weightInitializer())) {
                 throw new IllegalArgumentException("module " + path + " shares weight initializer '"
                         + binding.weightInitializer() + "' with another module");
             }
@@ -141,21 +197,54 @@ public final class WeightFuser {
                 throw new IllegalArgumentException("module " + path + ": weight type " + dtype
                         + " cannot hold a merged LoRA weight");
             }
-            ByteBuffer weight = special ? sequential(binding, weightInit, acting, safe, component)
-                    : lowRank(binding, weightInit, acting, safe, component);
-            patched.put(weightInit.name(), new TensorData(dtype, weightInit.shape(), weight));
+            Initializer biasInit = null;
             if (acting.stream().anyMatch(a -> a.module().bias().isPresent())) {
-                Initializer biasInit = binding.bias().map(b -> initializer(b, path)).orElse(null);
-                TensorData bias = bias(binding, biasInit, acting, safe, component);
-                patched.put(biasInit.name(), bias);
+                biasInit = binding.bias().map(b -> initializer(b, path)).orElse(null);
+                if (biasInit == null) {
+                    String name = acting.stream().filter(a -> a.module().bias().isPresent()).findFirst()
+                            .orElseThrow().adapter();
+                    throw new IllegalArgumentException("adapter '" + name + "' module " + path
+                            + ": Impossible to merge LoRA with `lora_bias=True` because the base layer has no bias.");
+                }
+            }
+            layers.add(new Layer(binding, weightInit, biasInit, acting, special));
+        }
+        Object[] results = new Object[layers.size()];
+        java.util.stream.IntStream.range(0, layers.size()).parallel().forEach(i -> {
+            Layer layer = layers.get(i);
+            try {
+                ByteBuffer weight = layer.special() ? sequential(layer.binding(), layer.weight(), layer.acting(), safe,
+                        component) : lowRank(layer.binding(), layer.weight(), layer.acting(), safe, component, buffers);
+                TensorData bias = layer.bias() == null ? null
+                        : bias(layer.binding(), layer.bias(), layer.acting(), safe, component);
+                results[i] = new TensorData[] {new TensorData(layer.weight().dtype(), layer.weight().shape(), weight),
+                    bias};
+            } catch (RuntimeException e) {
+                results[i] = e;
+            }
+        });
+        Map<String, TensorData> patched = new LinkedHashMap<>();
+        for (int i = 0; i < results.length; i++) {
+            if (results[i] instanceof RuntimeException e) {
+                throw e;
+            }
+            TensorData[] r = (TensorData[]) results[i];
+            patched.put(layers.get(i).weight().name(), r[0]);
+            if (r[1] != null) {
+                patched.put(layers.get(i).bias().name(), r[1]);
             }
         }
         return patched;
     }
 
+    /** One layer to merge: validated, with the adapters acting on it. */
+    private record Layer(LayerBinding binding, Initializer weight, Initializer bias, List<Acting> acting,
+            boolean special) {
+    }
+
     /** All plain LoRA: {@code W + L·R} in the stored layout through the kernel. */
     private ByteBuffer lowRank(LayerBinding binding, Initializer weightInit, List<Acting> acting, boolean safe,
-            Component component) {
+            Component component, List<ByteBuffer> buffers) {
         LayerGeometry g = binding.geometry();
         boolean inOut = binding.layout() == WeightLayout.IN_OUT;
         int out = g.outFeatures();
@@ -195,8 +284,15 @@ public final class WeightFuser {
             }
             offset += r;
         }
+        ByteBuffer target = null;
+        if (buffers != null && pool != null) {
+            target = pool.take(weightInit.elementCount() * weightInit.dtype().byteSize());
+            synchronized (buffers) {
+                buffers.add(target);
+            }
+        }
         FuseKernel.Sum sum = kernel.addProduct(weightInit.data().data(), weightInit.dtype(), rows, width, left, right,
-                total, safe);
+                total, safe, target);
         if (safe && !sum.finite()) {
             // attribute the failure to an adapter, as Diffusers does, by merging them one by one
             sequential(binding, weightInit, acting, true, component);

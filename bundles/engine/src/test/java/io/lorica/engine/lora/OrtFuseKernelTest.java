@@ -28,8 +28,8 @@ class OrtFuseKernelTest {
         fill(random, right);
         ByteBuffer weight = Floats.encodeDirect(w, dtype);
         try (OrtFuseKernel kernel = new OrtFuseKernel(LoraFixtures.ENV, OrtSession.SessionOptions::new, 7 * cols)) {
-            FuseKernel.Sum ort = kernel.addProduct(weight, dtype, rows, cols, left, right, rank, true);
-            FuseKernel.Sum java = FuseKernel.JAVA.addProduct(weight, dtype, rows, cols, left, right, rank, true);
+            FuseKernel.Sum ort = kernel.addProduct(weight, dtype, rows, cols, left, right, rank, true, null);
+            FuseKernel.Sum java = FuseKernel.JAVA.addProduct(weight, dtype, rows, cols, left, right, rank, true, null);
             assertTrue(ort.finite());
             float[] a = WeightFuser.decode(ort.data(), dtype, (long) rows * cols);
             float[] b = WeightFuser.decode(java.data(), dtype, (long) rows * cols);
@@ -60,12 +60,12 @@ class OrtFuseKernelTest {
         float[] left = {1, 0};
         float[] right = {Float.NaN, 0};
         try (OrtFuseKernel kernel = new OrtFuseKernel(LoraFixtures.ENV, OrtSession.SessionOptions::new, 2)) {
-            assertFalse(kernel.addProduct(Floats.encodeDirect(w, dtype), dtype, 2, 2, left, right, 1, true).finite());
+            assertFalse(kernel.addProduct(Floats.encodeDirect(w, dtype), dtype, 2, 2, left, right, 1, true, null).finite());
             float big = dtype == DType.F16 ? 70000f : Float.MAX_VALUE;
             assertFalse(kernel.addProduct(Floats.encodeDirect(w, dtype), dtype, 2, 2, new float[] {big, 0},
-                    new float[] {big, 0}, 1, true).finite());
+                    new float[] {big, 0}, 1, true, null).finite());
             assertTrue(kernel.addProduct(Floats.encodeDirect(w, dtype), dtype, 2, 2, new float[] {1, 0},
-                    new float[] {1, 0}, 1, true).finite());
+                    new float[] {1, 0}, 1, true, null).finite());
         }
     }
 
