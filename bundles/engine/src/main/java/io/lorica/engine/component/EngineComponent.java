@@ -13,6 +13,7 @@ import io.lorica.api.engine.ModelHandle;
 import io.lorica.api.engine.ModelRole;
 import io.lorica.config.LayeredConfiguration;
 import io.lorica.engine.impl.OnnxInferenceEngine;
+import io.lorica.engine.impl.OnnxModelHandle;
 import io.lorica.ort.OrtRuntime;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
@@ -27,8 +28,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Declarative Services wrapper of {@link OnnxInferenceEngine}: the {@link InferenceEngine} service on the container's
- * ONNX Runtime (whose execution provider and threads come from {@code io.lorica.onnxruntime}). A configuration change
- * applies to models opened afterwards; handles already open keep their sessions.
+ * ONNX Runtime (whose execution provider and threads come from {@code io.lorica.onnxruntime}), configured through
+ * Config Admin (PID {@code io.lorica.engine}): model family, factor cache, idle fused sessions and fused-weight buffers.
+ * A configuration change applies to models opened afterwards; handles already open keep their sessions.
  */
 @Component(service = InferenceEngine.class, configurationPid = EngineComponent.PID)
 @Designate(ocd = EngineComponent.Config.class)
@@ -36,7 +38,16 @@ public final class EngineComponent implements InferenceEngine {
 
     static final String PID = "io.lorica.engine";
     static final String SCOPE = "engine";
-    static final Map<String, Object> DEFAULTS = Collections.unmodifiableMap(new LinkedHashMap<>(Map.of("family", "auto")));
+    static final Map<String, Object> DEFAULTS;
+
+    static {
+        Map<String, Object> defaults = new LinkedHashMap<>();
+        defaults.put("family", "auto");
+        defaults.put("factor.cache.mb", 256);
+        defaults.put("fused.session.cache", 1);
+        defaults.put("fuse.buffer.mb", 2048);
+        DEFAULTS = Collections.unmodifiableMap(defaults);
+    }
 
     private static final Logger LOG = LoggerFactory.getLogger(EngineComponent.class);
 
@@ -49,6 +60,22 @@ public final class EngineComponent implements InferenceEngine {
                 options = {@Option(label = "auto", value = "auto"), @Option(label = "sd15", value = "sd15"),
                         @Option(label = "sdxl", value = "sdxl")})
         String family() default "auto";
+
+        @AttributeDefinition(name = "Dynamic LoRA factor cache (MB)",
+                description = "Bound of the cache of rank-concatenated and scaled LoRA factors per model, and of the "
+                        + "released factor buffers kept for reuse: switching back to a mix seen before costs map "
+                        + "look-ups only")
+        int factor_cache_mb() default 256;
+
+        @AttributeDefinition(name = "Idle fused sessions kept",
+                description = "Fused sessions kept per model after their last binding closed, for the next request of "
+                        + "the same configuration (each holds a copy of the patched weights)")
+        int fused_session_cache() default 1;
+
+        @AttributeDefinition(name = "Fused-weight buffers (MB)",
+                description = "Bound of the buffers of computed fused weights kept per model for the next fusion "
+                        + "(fresh memory costs page faults; 0 allocates anew every time)")
+        int fuse_buffer_mb() default 2048;
     }
 
     @Reference
@@ -73,10 +100,26 @@ public final class EngineComponent implements InferenceEngine {
                     config.unknownKeys(), PID, DEFAULTS.keySet());
         }
         String family = config.getString("family").trim().toLowerCase(Locale.ROOT);
-        OnnxInferenceEngine engine = family.equals("auto") ? new OnnxInferenceEngine(runtime)
-                : new OnnxInferenceEngine(runtime, familyOf(family));
-        LOG.info("inference engine on ONNX Runtime {} ({}), model family {}", runtime.version(), runtime.selectedProvider(), family);
+        ModelFamily fixed = family.equals("auto") ? null : familyOf(family);
+        OnnxModelHandle.Options options = new OnnxModelHandle.Options(megabytes(config, "factor.cache.mb"),
+                nonNegative(config, "fused.session.cache"), megabytes(config, "fuse.buffer.mb"));
+        OnnxInferenceEngine engine = new OnnxInferenceEngine(runtime, fixed, options);
+        LOG.info("inference engine on ONNX Runtime {} ({}), model family {}, {}", runtime.version(),
+                runtime.selectedProvider(), family, options);
         return engine;
+    }
+
+    private static int nonNegative(LayeredConfiguration config, String key) {
+        int value = config.getInt(key);
+        if (value < 0) {
+            throw new IllegalArgumentException("configuration " + PID + " key '" + key + "' = " + value
+                    + " is not valid: expected a number of 0 or more");
+        }
+        return value;
+    }
+
+    private static long megabytes(LayeredConfiguration config, String key) {
+        return (long) nonNegative(config, key) << 20;
     }
 
     private static ModelFamily familyOf(String value) {

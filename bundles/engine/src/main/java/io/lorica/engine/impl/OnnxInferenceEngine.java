@@ -31,6 +31,7 @@ public final class OnnxInferenceEngine implements InferenceEngine {
 
     private final OrtRuntime runtime;
     private final ModelFamily family;
+    private final OnnxModelHandle.Options options;
 
     /** An engine detecting the family of each model it opens. */
     public OnnxInferenceEngine(OrtRuntime runtime) {
@@ -43,11 +44,26 @@ public final class OnnxInferenceEngine implements InferenceEngine {
      * @param family the family, or null to detect it per model
      */
     public OnnxInferenceEngine(OrtRuntime runtime, ModelFamily family) {
-        if (runtime == null) {
-            throw new IllegalArgumentException("runtime must not be null");
+        this(runtime, family, OnnxModelHandle.Options.DEFAULTS);
+    }
+
+    /**
+     * An engine whose handles use {@code options} (caches and buffer pools).
+     *
+     * @param family the family, or null to detect it per model
+     */
+    public OnnxInferenceEngine(OrtRuntime runtime, ModelFamily family, OnnxModelHandle.Options options) {
+        if (runtime == null || options == null) {
+            throw new IllegalArgumentException("runtime and options must not be null");
         }
         this.runtime = runtime;
         this.family = family;
+        this.options = options;
+    }
+
+    /** The options of the handles this engine opens. */
+    public OnnxModelHandle.Options options() {
+        return options;
     }
 
     @Override
@@ -99,7 +115,7 @@ public final class OnnxInferenceEngine implements InferenceEngine {
             index = catalog != null ? ModuleIndex.build(model, catalog, component.get())
                     : detect(model, component.get());
         }
-        return new OnnxModelHandle(runtime, modelFile, role, model, index);
+        return new OnnxModelHandle(runtime, modelFile, role, model, index, options);
     }
 
     /** The index of the family whose reference catalog fits {@code model} best (see the class comment). */

@@ -29,7 +29,16 @@ class EngineComponentTest {
             cfg.load(reader);
         }
         assertEquals(EngineComponent.DEFAULTS.keySet(), cfg.stringPropertyNames());
-        assertEquals("auto", cfg.getProperty("family"));
+        for (Map.Entry<String, Object> e : EngineComponent.DEFAULTS.entrySet()) {
+            assertEquals(String.valueOf(e.getValue()), cfg.getProperty(e.getKey()), e.getKey());
+        }
+    }
+
+    @Test
+    void build_negativeCacheSize_isRejectedNamingTheKey() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> EngineComponent.build(null, Map.of("factor.cache.mb", -1)));
+        assertTrue(e.getMessage().contains("'factor.cache.mb' = -1"), e.getMessage());
     }
 
     @Test

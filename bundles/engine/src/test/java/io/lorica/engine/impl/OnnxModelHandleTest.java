@@ -305,6 +305,32 @@ class OnnxModelHandleTest {
         }
     }
 
+    /** Per-layer scales as block weights produce them: different per layer, zero on some, negative on one. */
+    @ParameterizedTest
+    @EnumSource(Style.class)
+    void perLayerScalesMatchReferenceInBothModes(Style style) {
+        TestGraphs.Generated g = TestGraphs.unet(dir, style, false, 16);
+        Map<String, LoraAdapter> adapters = Map.of("a1", a1(), "a2", a2());
+        EffectiveScales.Builder builder = EffectiveScales.builder();
+        float[] blockWeights = {0.3f, 0f, 1.7f, -0.4f};
+        int i = 0;
+        for (LoraModule m : adapters.get("a1").modules(Component.UNET).values()) {
+            builder.put(Component.UNET, m.modulePath(), "a1", m.scale() * blockWeights[i++ % blockWeights.length]);
+        }
+        for (LoraModule m : adapters.get("a2").modules(Component.UNET).values()) {
+            builder.put(Component.UNET, m.modulePath(), "a2", m.scale() * (m.modulePath().contains("conv") ? 0.5f : 1f));
+        }
+        EffectiveScales request = builder.build();
+        try (OnnxModelHandle handle = openUnet(g.file());
+                LoraBinding dynamic = handle.bind(LoraMode.DYNAMIC, request, adapters);
+                LoraBinding fused = handle.bind(LoraMode.FUSED, request, adapters)) {
+            float[][] expected = reference(g, request, adapters);
+            double tolerance = style == Style.DYNAMO ? 2e-3 : 1e-4;
+            assertClose(expected, outputs(handle.run(unetInputs(), dynamic)), 1e-4);
+            assertClose(expected, outputs(handle.run(unetInputs(), fused)), tolerance);
+        }
+    }
+
     @Test
     void fusedBindingsOfOneConfigurationShareASessionAndTheLastIsKeptForReuse() {
         TestGraphs.Generated g = TestGraphs.unet(dir, Style.LEGACY, false, 14);
