@@ -348,7 +348,7 @@ public class EngineBenchmark {
         return builder.build();
     }
 
-    private static TensorData randomTensor(SplittableRandom random, long... shape) {
+    static TensorData randomTensor(SplittableRandom random, long... shape) {
         long n = 1;
         for (long d : shape) {
             n *= d;

@@ -48,7 +48,7 @@ import io.lorica.engine.onnx.OnnxTypes;
  * c -> 8c, halves {@code p * sigmoid(g)}, {@code ff.net.2} 4c -> c) with residual. Attention modules are chained, a
  * non-LoRA {@code /bridges.N/MatMul} joins modules of different width. Input {@code sample [batch, tokens, c0]}, output
  * {@code out_sample [batch, tokens, c_last]}. Weights are uniform, scaled by {@code 1/sqrt(in)}, from a seed, stored
- * as float32 or float16 (then inputs, activations and output are float16 too); over 1 GB of weights they are streamed
+ * as float32 or float16 (then inputs, activations and output are float16 too); over 512 MB of weights they are streamed
  * to {@code model.onnx_data} as they are drawn, so writing a full-size SDXL UNet needs little heap.
  *
  * <p>Testkit (e.g. for GPU runs): {@code java -cp benchmarks/target/benchmarks.jar io.lorica.benchmarks.SyntheticUnet
@@ -131,7 +131,7 @@ public final class SyntheticUnet {
     }
 
     /**
-     * Writes the graph as {@code model.onnx} into {@code folder} (weights in {@code model.onnx_data} when over 1 GB).
+     * Writes the graph as {@code model.onnx} into {@code folder} (weights in {@code model.onnx_data} when over 512 MB).
      *
      * @param family  SD 1.5 or SDXL topology
      * @param width   every block's width, or 0 for the family's real widths
@@ -149,7 +149,7 @@ public final class SyntheticUnet {
             long c = width == 0 ? channels[i] : width;
             weights += 2 * c * c + (long) (sdxl ? SDXL_DEPTHS[i] : 1) * (18 * c * c + 2 * c * context);
         }
-        Builder g = new Builder(seed, dtype, folder, weights * dtype.byteSize() > (1L << 30));
+        Builder g = new Builder(seed, dtype, folder, weights * dtype.byteSize() > EXTERNAL_OVER);
         int c0 = width == 0 ? channels[0] : width;
         g.input("sample", "batch", tokens, c0);
         g.input("encoder_hidden_states", "batch", TEXT_TOKENS, context);
@@ -181,7 +181,7 @@ public final class SyntheticUnet {
         for (LayerGeometry g : modules.values()) {
             weights += (long) g.inFeatures() * g.outFeatures();
         }
-        Builder g = new Builder(seed, dtype, folder, weights * dtype.byteSize() > (1L << 30));
+        Builder g = new Builder(seed, dtype, folder, weights * dtype.byteSize() > EXTERNAL_OVER);
         Map<Integer, String> inputs = new LinkedHashMap<>();
         for (Map.Entry<String, LayerGeometry> e : modules.entrySet()) {
             int in = e.getValue().inFeatures();
@@ -433,8 +433,11 @@ public final class SyntheticUnet {
         }
     }
 
-    /** The external data file of graphs over 1 GB. */
+    /** The external data file of graphs over {@link #EXTERNAL_OVER} bytes of weights. */
     static final String DATA_FILE = "model.onnx_data";
+
+    /** Graphs with more weight bytes than this keep their weights in {@link #DATA_FILE}: 512 MB. */
+    static final long EXTERNAL_OVER = 512L << 20;
 
     private static ai.onnx.proto.OnnxMl.StringStringEntryProto entry(String key, String value) {
         return ai.onnx.proto.OnnxMl.StringStringEntryProto.newBuilder().setKey(key).setValue(value).build();

@@ -91,11 +91,14 @@ public final class OnnxModelHandle implements ModelHandle {
      * @param factorCacheBytes  bound of the dynamic factor cache ({@link DynamicInputs}), bytes
      * @param fusedSessionCache fused sessions kept for reuse after their last binding closed
      * @param fuseBufferBytes   bound of the buffers of computed fused weights kept for the next fusion, bytes
+     * @param prepacking        whether ONNX Runtime may pre-pack weights for its CPU kernels (faster MatMuls, but each
+     *                          session then holds a packed copy of the weights; without it, the sessions of a model
+     *                          run on the memory-mapped weights they share)
      */
-    public record Options(long factorCacheBytes, int fusedSessionCache, long fuseBufferBytes) {
+    public record Options(long factorCacheBytes, int fusedSessionCache, long fuseBufferBytes, boolean prepacking) {
 
-        /** The defaults: 256 MB of factors, one idle fused session, 2 GB of fused-weight buffers. */
-        public static final Options DEFAULTS = new Options(DynamicInputs.DEFAULT_CACHE_BYTES, 1, 2L << 30);
+        /** The defaults: 256 MB of factors, one idle fused session, no fused-weight buffers kept, pre-packing. */
+        public static final Options DEFAULTS = new Options(DynamicInputs.DEFAULT_CACHE_BYTES, 1, 0, true);
 
         /** Validates. */
         public Options {
@@ -788,6 +791,9 @@ public final class OnnxModelHandle implements ModelHandle {
         try (OrtSession.SessionOptions sessionOptions = runtime.newSessionOptions()) {
             if (external) {
                 sessionOptions.addConfigEntry(EXTERNAL_FOLDER_ENTRY, rewritten.folder().toString());
+            }
+            if (!options.prepacking()) {
+                sessionOptions.addConfigEntry("session.disable_prepacking", "1");
             }
             for (Map.Entry<String, OnnxTensor> e : mappedWeights.entrySet()) {
                 if (!patched.containsKey(e.getKey())) {

@@ -332,6 +332,24 @@ class OnnxModelHandleTest {
     }
 
     @Test
+    void withoutPrepackingSessionsRunOnTheSharedMappedWeightsWithTheSameResults() {
+        TestGraphs.Generated g = TestGraphs.unet(dir, Style.LEGACY, true, 17);
+        Map<String, LoraAdapter> adapters = Map.of("a1", a1(), "a2", a2());
+        EffectiveScales request = scales("a1", adapters.get("a1"), 0.6, "a2", adapters.get("a2"), 1.1);
+        OnnxInferenceEngine shared = new OnnxInferenceEngine(io.lorica.ort.impl.OrtRuntimeImpl.standalone(
+                new io.lorica.ort.RuntimeSettings(io.lorica.ort.ProviderRequest.CPU, 0, 0L, 1, 0,
+                        ai.onnxruntime.OrtSession.SessionOptions.OptLevel.ALL_OPT, true, true, "")), null,
+                new OnnxModelHandle.Options(1 << 20, 0, 0, false));
+        try (OnnxModelHandle handle = shared.open(g.file(), ModelRole.UNET, TestGraphs.catalog());
+                LoraBinding d = handle.bind(LoraMode.DYNAMIC, request, adapters);
+                LoraBinding f = handle.bind(LoraMode.FUSED, request, adapters)) {
+            assertClose(reference(g, EffectiveScales.empty(), adapters), outputs(handle.run(unetInputs())), 1e-4);
+            assertClose(reference(g, request, adapters), outputs(handle.run(unetInputs(), d)), 1e-4);
+            assertClose(reference(g, request, adapters), outputs(handle.run(unetInputs(), f)), 1e-4);
+        }
+    }
+
+    @Test
     void fusedBindingsOfOneConfigurationShareASessionAndTheLastIsKeptForReuse() {
         TestGraphs.Generated g = TestGraphs.unet(dir, Style.LEGACY, false, 14);
         Map<String, LoraAdapter> adapters = Map.of("a1", a1(), "a2", a2());
