@@ -219,7 +219,7 @@ public final class OnnxModelHandle implements ModelHandle {
                 TensorData data = initializer.data();
                 ByteBuffer bytes = data.data().order(ByteOrder.nativeOrder());
                 mapped.put(initializer.name(), OnnxTensor.createTensor(env, bytes, data.shape(),
-                        javaType(initializer.name(), data.dtype())));
+                        OnnxTypes.javaType(data.dtype())));
             }
         } catch (OrtException | RuntimeException e) {
             mapped.values().forEach(OnnxTensor::close);
@@ -706,39 +706,7 @@ public final class OnnxModelHandle implements ModelHandle {
             direct.put(source).rewind();
         }
         return OnnxTensor.createTensor(env, direct.order(ByteOrder.nativeOrder()), data.shape(),
-                javaType(name, data.dtype()));
-    }
-
-    private static OnnxJavaType javaType(String name, DType dtype) {
-        switch (dtype) {
-            case F32: return OnnxJavaType.FLOAT;
-            case F16: return OnnxJavaType.FLOAT16;
-            case BF16: return OnnxJavaType.BFLOAT16;
-            case F64: return OnnxJavaType.DOUBLE;
-            case I64: return OnnxJavaType.INT64;
-            case I32: return OnnxJavaType.INT32;
-            case I16: return OnnxJavaType.INT16;
-            case I8: return OnnxJavaType.INT8;
-            case U8: return OnnxJavaType.UINT8;
-            case BOOL: return OnnxJavaType.BOOL;
-            default: throw new IllegalArgumentException("input '" + name + "' has unsupported type " + dtype);
-        }
-    }
-
-    private static DType dtype(String name, OnnxJavaType type) {
-        switch (type) {
-            case FLOAT: return DType.F32;
-            case FLOAT16: return DType.F16;
-            case BFLOAT16: return DType.BF16;
-            case DOUBLE: return DType.F64;
-            case INT64: return DType.I64;
-            case INT32: return DType.I32;
-            case INT16: return DType.I16;
-            case INT8: return DType.I8;
-            case UINT8: return DType.U8;
-            case BOOL: return DType.BOOL;
-            default: throw new IllegalStateException("output '" + name + "' has unsupported type " + type);
-        }
+                OnnxTypes.javaType(data.dtype()));
     }
 
     private static TensorData copy(String name, OnnxValue value) {
@@ -746,7 +714,8 @@ public final class OnnxModelHandle implements ModelHandle {
             throw new IllegalStateException("output '" + name + "' is not a tensor but " + value.getType());
         }
         OnnxTensor tensor = (OnnxTensor) value;
-        DType dtype = dtype(name, tensor.getInfo().type);
+        DType dtype = OnnxTypes.dtype(tensor.getInfo().type).orElseThrow(() -> new IllegalStateException("output '"
+                + name + "' has unsupported type " + tensor.getInfo().type));
         ByteBuffer bytes = tensor.getByteBuffer();
         ByteBuffer copy = ByteBuffer.allocate(bytes.remaining()).order(ByteOrder.LITTLE_ENDIAN);
         copy.put(bytes.order(ByteOrder.nativeOrder())).flip();

@@ -11,6 +11,7 @@ import io.lorica.api.adapter.LayerKind;
 import io.lorica.api.adapter.LoraAdapter;
 import io.lorica.api.adapter.LoraModule;
 import io.lorica.api.policy.EffectiveScales;
+import io.lorica.engine.onnx.OnnxTypes;
 
 import java.lang.ref.WeakReference;
 import java.nio.ByteBuffer;
@@ -409,20 +410,10 @@ public final class DynamicInputs implements AutoCloseable {
     private Shared tensor(ByteBuffer buffer, DType dtype, long[] shape, long bytes) {
         try {
             return new Shared(OnnxTensor.createTensor(env, buffer.duplicate().order(java.nio.ByteOrder.nativeOrder()),
-                    shape, javaType(dtype)), buffer, bytes);
+                    shape, OnnxTypes.javaType(dtype)), buffer, bytes);
         } catch (OrtException e) {
             throw new IllegalStateException("cannot create a LoRA factor tensor " + Arrays.toString(shape) + ": "
                     + e.getMessage(), e);
-        }
-    }
-
-    private static OnnxJavaType javaType(DType dtype) {
-        switch (dtype) {
-            case F32: return OnnxJavaType.FLOAT;
-            case F16: return OnnxJavaType.FLOAT16;
-            case BF16: return OnnxJavaType.BFLOAT16;
-            case F64: return OnnxJavaType.DOUBLE;
-            default: throw new IllegalArgumentException("LoRA factors cannot be " + dtype);
         }
     }
 
@@ -585,15 +576,7 @@ public final class DynamicInputs implements AutoCloseable {
             if (branch.kind() == LayerKind.CONV) {
                 return b;
             }
-            int out = branch.outFeatures();
-            int r = module.rank();
-            float[] t = new float[b.length];
-            for (int o = 0; o < out; o++) {
-                for (int k = 0; k < r; k++) {
-                    t[k * out + o] = b[o * r + k];
-                }
-            }
-            return t;
+            return Floats.transpose(b, branch.outFeatures(), module.rank());
         }
     }
 

@@ -128,4 +128,15 @@ public final class Floats {
         }
         return (short) ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16);
     }
+
+    /** The transpose of the row-major matrix {@code m [rows, cols]}. */
+    public static float[] transpose(float[] m, int rows, int cols) {
+        float[] t = new float[m.length];
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                t[c * rows + r] = m[r * cols + c];
+            }
+        }
+        return t;
+    }
 }

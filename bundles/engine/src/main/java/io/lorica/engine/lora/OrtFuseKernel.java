@@ -106,7 +106,7 @@ public final class OrtFuseKernel implements FuseKernel, AutoCloseable {
             int wanted = (int) Math.min(rows, Math.max(2L * parallelism, (elements + chunk - 1) / chunk));
             int step = (rows + wanted - 1) / wanted;
             int chunks = (rows + step - 1) / step;
-            OnnxJavaType type = javaType(dtype);
+            OnnxJavaType type = OnnxTypes.javaType(dtype);
             try (OnnxTensor rt = OnnxTensor.createTensor(env, r.position(0), new long[] {rank, cols})) {
                 ByteBuffer weights = w;
                 // chunks run concurrently: each run uses one intra-op thread, so the casts are parallel too
@@ -155,15 +155,6 @@ public final class OrtFuseKernel implements FuseKernel, AutoCloseable {
     private static ByteBuffer slice(ByteBuffer buffer, long from, long length) {
         return buffer.duplicate().position(Math.toIntExact(from)).limit(Math.toIntExact(from + length)).slice()
                 .order(ByteOrder.nativeOrder());
-    }
-
-    private static OnnxJavaType javaType(DType dtype) {
-        switch (dtype) {
-            case F32: return OnnxJavaType.FLOAT;
-            case F16: return OnnxJavaType.FLOAT16;
-            case BF16: return OnnxJavaType.BFLOAT16;
-            default: throw new IllegalArgumentException("weight type " + dtype);
-        }
     }
 
     private synchronized OrtSession session(DType dtype, boolean check) {

@@ -319,7 +319,7 @@ public final class WeightFuser {
             float s = a.scale();
             if (module.isDora() || module.isFullDelta()) {
                 if (!canonical) {
-                    w = transpose(w, cols, out);
+                    w = Floats.transpose(w, cols, out);
                     canonical = true;
                 }
                 float[] delta = module.isFullDelta() ? module.delta().orElseThrow().toFloatArray()
@@ -337,8 +337,8 @@ public final class WeightFuser {
             } else {
                 // W [in, out] += s · Aᵀ [in, r] · Bᵀ [r, out]
                 int r = module.rank();
-                addScaledProduct(w, s, transpose(module.a().toFloatArray(), r, cols),
-                        transpose(module.b().toFloatArray(), out, r), cols, r, out);
+                addScaledProduct(w, s, Floats.transpose(module.a().toFloatArray(), r, cols),
+                        Floats.transpose(module.b().toFloatArray(), out, r), cols, r, out);
             }
             if (safe && !finite(w)) {
                 throw new IllegalArgumentException("NaNs detected in the merged weights. The adapter " + a.adapter()
@@ -349,7 +349,7 @@ public final class WeightFuser {
             throw new IllegalArgumentException("NaNs detected in the merged weights. The adapter(s) " + names(acting)
                     + " seem to be broken: module " + path + " of " + component + " overflows " + weightInit.dtype());
         }
-        float[] stored = storedTransposed && canonical ? transpose(w, out, cols) : w;
+        float[] stored = storedTransposed && canonical ? Floats.transpose(w, out, cols) : w;
         return Floats.encodeDirect(stored, weightInit.dtype());
     }
 
@@ -509,16 +509,6 @@ public final class WeightFuser {
             }
         }
         return true;
-    }
-
-    private static float[] transpose(float[] m, int rows, int cols) {
-        float[] t = new float[m.length];
-        for (int r = 0; r < rows; r++) {
-            for (int c = 0; c < cols; c++) {
-                t[c * rows + r] = m[r * cols + c];
-            }
-        }
-        return t;
     }
 
     /** The binary16 values of every 16-bit pattern, for fast decoding. */

@@ -1,10 +1,11 @@
 package io.lorica.engine.onnx;
 
+import ai.onnxruntime.OnnxJavaType;
 import io.lorica.api.DType;
 
 import java.util.Optional;
 
-/** Conversions between ONNX {@code TensorProto.DataType} numbers and {@link DType}. */
+/** Conversions between ONNX {@code TensorProto.DataType} numbers, ONNX Runtime's Java types and {@link DType}. */
 public final class OnnxTypes {
 
     /** ONNX FLOAT. */
@@ -90,6 +91,40 @@ public final class OnnxTypes {
             return ai.onnx.proto.OnnxMl.TensorProto.DataType.forNumber(onnxType).name();
         } catch (RuntimeException e) {
             return "type " + onnxType;
+        }
+    }
+
+    /** ONNX Runtime's Java type for tensors of {@code dtype}. */
+    public static OnnxJavaType javaType(DType dtype) {
+        switch (dtype) {
+            case F32: return OnnxJavaType.FLOAT;
+            case F16: return OnnxJavaType.FLOAT16;
+            case BF16: return OnnxJavaType.BFLOAT16;
+            case F64: return OnnxJavaType.DOUBLE;
+            case I64: return OnnxJavaType.INT64;
+            case I32: return OnnxJavaType.INT32;
+            case I16: return OnnxJavaType.INT16;
+            case I8: return OnnxJavaType.INT8;
+            case U8: return OnnxJavaType.UINT8;
+            case BOOL: return OnnxJavaType.BOOL;
+            default: throw new IllegalArgumentException("no ONNX Runtime tensor type for " + dtype);
+        }
+    }
+
+    /** The {@link DType} of ONNX Runtime's Java type, empty for types Lorica does not handle (strings, unsigned). */
+    public static Optional<DType> dtype(OnnxJavaType type) {
+        switch (type) {
+            case FLOAT: return Optional.of(DType.F32);
+            case FLOAT16: return Optional.of(DType.F16);
+            case BFLOAT16: return Optional.of(DType.BF16);
+            case DOUBLE: return Optional.of(DType.F64);
+            case INT64: return Optional.of(DType.I64);
+            case INT32: return Optional.of(DType.I32);
+            case INT16: return Optional.of(DType.I16);
+            case INT8: return Optional.of(DType.I8);
+            case UINT8: return Optional.of(DType.U8);
+            case BOOL: return Optional.of(DType.BOOL);
+            default: return Optional.empty();
         }
     }
 }

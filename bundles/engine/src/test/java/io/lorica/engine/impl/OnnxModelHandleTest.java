@@ -400,31 +400,37 @@ class OnnxModelHandleTest {
                 assertClose(reference(g, mix, adapters), outputs(serial.get(serial.size() - 1)), 1e-4);
             }
             int sessions = handle.sessionsCreated();
-            ExecutorService pool = Executors.newFixedThreadPool(4);
-            try {
-                List<Future<Integer>> futures = new ArrayList<>();
-                for (int t = 0; t < 4; t++) {
-                    int thread = t;
-                    futures.add(pool.submit(() -> {
-                        int checked = 0;
-                        for (int i = 0; i < 20; i++) {
-                            int which = (thread * 3 + i) % mixes.size();
-                            try (LoraBinding binding = handle.bind(LoraMode.DYNAMIC, mixes.get(which), adapters)) {
-                                assertEquals(serial.get(which), handle.run(unetInputs(), binding));
-                            }
-                            checked++;
-                        }
-                        return checked;
-                    }));
+            concurrently(4, 20, (thread, i) -> {
+                int which = (thread * 3 + i) % mixes.size();
+                try (LoraBinding binding = handle.bind(LoraMode.DYNAMIC, mixes.get(which), adapters)) {
+                    assertEquals(serial.get(which), handle.run(unetInputs(), binding));
                 }
-                for (Future<Integer> f : futures) {
-                    assertEquals(20, f.get(60, TimeUnit.SECONDS));
-                }
-            } finally {
-                pool.shutdownNow();
-            }
+            });
             assertEquals(sessions, handle.sessionsCreated());
             assertTrue(handle.factorCacheStats().hits() > 0);
+        }
+    }
+
+    /** Runs {@code step(thread, i)} for {@code i < iterations} on each of {@code threads} threads at once. */
+    static void concurrently(int threads, int iterations, java.util.function.BiConsumer<Integer, Integer> step)
+            throws Exception {
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        try {
+            List<Future<Integer>> futures = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                int thread = t;
+                futures.add(pool.submit(() -> {
+                    for (int i = 0; i < iterations; i++) {
+                        step.accept(thread, i);
+                    }
+                    return iterations;
+                }));
+            }
+            for (Future<Integer> f : futures) {
+                assertEquals(iterations, f.get(60, TimeUnit.SECONDS));
+            }
+        } finally {
+            pool.shutdownNow();
         }
     }
 
@@ -442,27 +448,10 @@ class OnnxModelHandleTest {
             for (LoraBinding b : bindings) {
                 serial.add(handle.run(unetInputs(), b));
             }
-            ExecutorService pool = Executors.newFixedThreadPool(4);
-            try {
-                List<Future<Integer>> futures = new ArrayList<>();
-                for (int t = 0; t < 4; t++) {
-                    int thread = t;
-                    futures.add(pool.submit(() -> {
-                        int checked = 0;
-                        for (int i = 0; i < 25; i++) {
-                            int which = (thread + i) % bindings.size();
-                            assertEquals(serial.get(which), handle.run(unetInputs(), bindings.get(which)));
-                            checked++;
-                        }
-                        return checked;
-                    }));
-                }
-                for (Future<Integer> f : futures) {
-                    assertEquals(25, f.get(60, TimeUnit.SECONDS));
-                }
-            } finally {
-                pool.shutdownNow();
-            }
+            concurrently(4, 25, (thread, i) -> {
+                int which = (thread + i) % bindings.size();
+                assertEquals(serial.get(which), handle.run(unetInputs(), bindings.get(which)));
+            });
             assertEquals(2, handle.sessionsCreated());
         }
     }
