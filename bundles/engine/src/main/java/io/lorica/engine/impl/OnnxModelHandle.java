@@ -3,7 +3,6 @@ package io.lorica.engine.impl;
 import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.StringStringEntryProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
-import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxTensorLike;
 import ai.onnxruntime.OnnxValue;
@@ -67,8 +66,9 @@ import org.slf4j.LoggerFactory;
  * <p>The graph's own inputs and outputs are those of the original model; the branch inputs are hidden. The rewritten
  * graph is serialized once and handed to ONNX Runtime as bytes without its weights' data: every external initializer
  * is given to each session through {@code SessionOptions.addInitializer} as a tensor over the memory-mapped data file
- * (sessions share those pages), and patched weights of fused sessions likewise as tensors over direct buffers (never a
- * second serialized copy, never the 2 GB protobuf limit). The session config entry
+ * (sessions share those pages), and the patched weights of a fused session are injected with
+ * {@code addExternalInitializers} in place of external-data stubs (never a second serialized copy of the weights, never
+ * the 2 GB protobuf limit). The session config entry
  * {@code session.model_external_initializers_file_folder_path} names the original model's folder, so nothing is
  * written to disk (the model folder may be read-only).
  *
@@ -622,7 +622,7 @@ public final class OnnxModelHandle implements ModelHandle {
         Map<String, OnnxTensor> created = new LinkedHashMap<>();
         try {
             for (Map.Entry<String, TensorData> e : inputs.entrySet()) {
-                created.put(e.getKey(), toTensor(e.getKey(), e.getValue()));
+                created.put(e.getKey(), toTensor(e.getValue()));
             }
             Map<String, OnnxTensor> feed = new HashMap<>(created);
             if (lora != null) {
@@ -698,7 +698,7 @@ public final class OnnxModelHandle implements ModelHandle {
         }
     }
 
-    private OnnxTensor toTensor(String name, TensorData data) throws OrtException {
+    private OnnxTensor toTensor(TensorData data) throws OrtException {
         ByteBuffer source = data.data();
         ByteBuffer direct = source;
         if (!source.isDirect()) {
@@ -770,12 +770,12 @@ public final class OnnxModelHandle implements ModelHandle {
                 }
             }
             for (Map.Entry<String, TensorData> e : patched.entrySet()) {
-                injected.put(e.getKey(), toTensor(e.getKey(), e.getValue()));
+                injected.put(e.getKey(), toTensor(e.getValue()));
             }
             sessionOptions.addExternalInitializers(injected);
             OrtSession created = env.createSession(bytes, sessionOptions);
             sessionsCreated.incrementAndGet();
-            return new PatchedSession(created, List.of(), scales, adapters);
+            return new PatchedSession(created, scales, adapters);
         } catch (OrtException e) {
             throw new IllegalStateException("ONNX Runtime cannot create a session for " + modelFile + ": "
                     + e.getMessage(), e);

@@ -1,12 +1,10 @@
 package io.lorica.engine.impl;
 
-import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import io.lorica.api.adapter.LoraAdapter;
 import io.lorica.api.policy.EffectiveScales;
 
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -15,24 +13,20 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A session of a handle's rewritten graph whose weights have the adapters of {@link #scales()} merged in (none: the
- * pristine weights), with the patched weight tensors it was given through {@code SessionOptions.addInitializer}, which
- * must outlive it. Reference counted: whoever publishes it (the handle, for its base session; the fused-session cache)
- * holds one reference, each binding and run one more; the last release closes the session, then its tensors.
+ * pristine weights). Reference counted: whoever publishes it (the handle, for its base session; the fused-session cache)
+ * holds one reference, each binding and run one more; the last release closes the session.
  */
 final class PatchedSession {
 
     private static final Logger LOG = LoggerFactory.getLogger(PatchedSession.class);
 
     private final OrtSession session;
-    private final List<OnnxTensor> owned;
     private final EffectiveScales scales;
     private final Map<String, LoraAdapter> adapters;
     private final AtomicInteger references = new AtomicInteger(1);
 
-    PatchedSession(OrtSession session, List<OnnxTensor> owned, EffectiveScales scales,
-            Map<String, LoraAdapter> adapters) {
+    PatchedSession(OrtSession session, EffectiveScales scales, Map<String, LoraAdapter> adapters) {
         this.session = session;
-        this.owned = List.copyOf(owned);
         this.scales = scales;
         this.adapters = adapters;
     }
@@ -64,7 +58,7 @@ final class PatchedSession {
         }
     }
 
-    /** Drops a reference; the last one closes the session and then the tensors it was given. */
+    /** Drops a reference; the last one closes the session. */
     void release() {
         if (references.decrementAndGet() == 0) {
             try {
@@ -72,7 +66,6 @@ final class PatchedSession {
             } catch (OrtException e) {
                 LOG.warn("closing a session failed: {}", e.getMessage());
             }
-            owned.forEach(OnnxTensor::close);
         }
     }
 

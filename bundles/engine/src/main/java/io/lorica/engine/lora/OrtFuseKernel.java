@@ -106,14 +106,13 @@ public final class OrtFuseKernel implements FuseKernel, AutoCloseable {
             int wanted = (int) Math.min(rows, Math.max(2L * parallelism, (elements + chunk - 1) / chunk));
             int step = (rows + wanted - 1) / wanted;
             int chunks = (rows + step - 1) / step;
-            OnnxJavaType type = OnnxTypes.javaType(dtype);
             try (OnnxTensor rt = OnnxTensor.createTensor(env, r.position(0), new long[] {rank, cols})) {
                 ByteBuffer weights = w;
                 // chunks run concurrently: each run uses one intra-op thread, so the casts are parallel too
                 boolean finite = java.util.stream.IntStream.range(0, chunks).parallel().mapToObj(c -> {
                     int start = c * step;
                     int m = Math.min(step, rows - start);
-                    return run(session, weights, result, l, rt, start, m, cols, rank, esize, type, check);
+                    return run(session, weights, result, l, rt, start, m, cols, rank, esize, dtype, check);
                 }).allMatch(Boolean::booleanValue);
                 return new Sum(result, finite);
             }
@@ -127,7 +126,8 @@ public final class OrtFuseKernel implements FuseKernel, AutoCloseable {
 
     /** One chunk of rows {@code [start, start + m)}; returns whether it is finite (true without {@code check}). */
     private boolean run(OrtSession session, ByteBuffer w, ByteBuffer result, FloatBuffer l, OnnxTensor rt, int start,
-            int m, int cols, int rank, int esize, OnnxJavaType type, boolean check) {
+            int m, int cols, int rank, int esize, DType dtype, boolean check) {
+        OnnxJavaType type = OnnxTypes.javaType(dtype);
         long[] shape = {m, cols};
         ByteBuffer wSlice = slice(w, (long) start * cols * esize, (long) m * cols * esize);
         ByteBuffer ySlice = slice(result, (long) start * cols * esize, (long) m * cols * esize);
@@ -143,7 +143,7 @@ public final class OrtFuseKernel implements FuseKernel, AutoCloseable {
             OnnxValue bad = out.get("bad").orElseThrow();
             return !Float.isNaN(((OnnxTensor) bad).getFloatBuffer().get(0));
         } catch (OrtException e) {
-            throw failure(m, cols, DType.F32, e);
+            throw failure(m, cols, dtype, e);
         }
     }
 

@@ -294,10 +294,10 @@ public final class WeightFuser {
         FuseKernel.Sum sum = kernel.addProduct(weightInit.data().data(), weightInit.dtype(), rows, width, left, right,
                 total, safe, target);
         if (safe && !sum.finite()) {
-            // attribute the failure to an adapter, as Diffusers does, by merging them one by one
+            // attribute the failure to an adapter, as Diffusers does, by merging them one by one (this throws); what
+            // only the rounding by the kernel made non-finite is an overflow of the stored type
             sequential(binding, weightInit, acting, true, component);
-            throw new IllegalArgumentException("NaNs detected in the merged weights. The adapter(s) "
-                    + names(acting) + " seem to be broken: module " + binding.modulePath() + " of " + component);
+            throw overflows(acting, binding.modulePath(), component, weightInit.dtype());
         }
         return sum.data();
     }
@@ -341,19 +341,30 @@ public final class WeightFuser {
                         Floats.transpose(module.b().toFloatArray(), out, r), cols, r, out);
             }
             if (safe && !finite(w)) {
-                throw new IllegalArgumentException("NaNs detected in the merged weights. The adapter " + a.adapter()
-                        + " seems to be broken (module " + path + " of " + component + ")");
+                throw broken(a, path, component);
             }
         }
         if (safe && !finiteAfterRounding(w, weightInit.dtype())) {
-            throw new IllegalArgumentException("NaNs detected in the merged weights. The adapter(s) " + names(acting)
-                    + " seem to be broken: module " + path + " of " + component + " overflows " + weightInit.dtype());
+            throw overflows(acting, path, component, weightInit.dtype());
         }
         float[] stored = storedTransposed && canonical ? Floats.transpose(w, out, cols) : w;
         return Floats.encodeDirect(stored, weightInit.dtype());
     }
 
-    /** The base bias plus {@code s·bias} of every module with a LoRA bias. */
+    /** Diffusers' safe-fusing message, naming the adapter whose merge made the layer non-finite. */
+    private static IllegalArgumentException broken(Acting a, String path, Component component) {
+        return new IllegalArgumentException("NaNs detected in the merged weights. The adapter " + a.adapter()
+                + " seems to be broken (module " + path + " of " + component + ")");
+    }
+
+    /** The same for a merge that is finite in float32 but overflows the stored type. */
+    private static IllegalArgumentException overflows(List<Acting> acting, String path, Component component,
+            DType dtype) {
+        return new IllegalArgumentException("NaNs detected in the merged weights. The adapter(s) " + names(acting)
+                + " seem to be broken: module " + path + " of " + component + " overflows " + dtype);
+    }
+
+    /** The base bias plus {@code s·bias} of every module with a LoRA bias (validated by the caller). */
     private TensorData bias(LayerBinding binding, Initializer biasInit, List<Acting> acting, boolean safe,
             Component component) {
         String path = binding.modulePath();
@@ -361,10 +372,6 @@ public final class WeightFuser {
         for (Acting a : acting) {
             if (a.module().bias().isEmpty()) {
                 continue;
-            }
-            if (biasInit == null) {
-                throw new IllegalArgumentException("adapter '" + a.adapter() + "' module " + path
-                        + ": Impossible to merge LoRA with `lora_bias=True` because the base layer has no bias.");
             }
             if (bias == null) {
                 bias = biasInit.data().toFloatArray();
@@ -374,13 +381,11 @@ public final class WeightFuser {
                 bias[o] += a.scale() * lb[o];
             }
             if (safe && !finite(bias)) {
-                throw new IllegalArgumentException("NaNs detected in the merged weights. The adapter " + a.adapter()
-                        + " seems to be broken (module " + path + " of " + component + ")");
+                throw broken(a, path, component);
             }
         }
         if (safe && !finiteAfterRounding(bias, biasInit.dtype())) {
-            throw new IllegalArgumentException("NaNs detected in the merged weights. The adapter(s) " + names(acting)
-                    + " seem to be broken: module " + path + " of " + component + " overflows " + biasInit.dtype());
+            throw overflows(acting, path, component, biasInit.dtype());
         }
         return new TensorData(biasInit.dtype(), biasInit.shape(), Floats.encodeDirect(bias, biasInit.dtype()));
     }
