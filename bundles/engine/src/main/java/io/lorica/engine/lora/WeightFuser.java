@@ -40,8 +40,8 @@ import java.util.Optional;
  *
  * <p>The scales are those of {@link EffectiveScales} ({@code alpha/r · weight · callScale}); Diffusers'
  * {@code lora_scale} of {@code fuse_lora} is part of the call scale. The returned map (initializer name -> patched
- * tensor on a direct buffer) is given to a session through {@code SessionOptions.addInitializer}, or to
- * {@link OnnxModel#withInitializer} ({@link #apply}).
+ * tensor on a direct buffer) is injected into a session with {@code SessionOptions.addExternalInitializers} (the
+ * engine's model handles), or applied to a model with {@link OnnxModel#withInitializer} ({@link #apply}).
  */
 public final class WeightFuser {
 
