@@ -13,23 +13,30 @@ import java.util.Optional;
  *
  * <pre>
  * lorica lora inspect FILE [--family sd15|sdxl] [--json]
+ * lorica generate --model DIR --prompt TEXT --output FILE.png [options]   (see GenerateCommand)
  * </pre>
  *
- * Exit codes: 0 success, 2 the input was rejected (the reason on standard error), 64 wrong usage.
+ * Exit codes: 0 success, 1 the generation failed, 2 the input was rejected (the reason on standard error; for
+ * {@code generate} also wrong usage), 64 wrong usage of {@code lora inspect}.
  */
 public final class LoricaCli {
 
     static final int OK = 0;
+    static final int FAILED = 1;
     static final int REJECTED = 2;
     static final int USAGE = 64;
 
     private static final String USAGE_TEXT = """
             usage: lorica lora inspect FILE [--family sd15|sdxl] [--json]
+                   lorica generate --model DIR --prompt TEXT --output FILE.png [options]
+                   lorica generate --help
 
               lora inspect   read a LoRA file, detect its format and convert it for a model family;
                              prints format, per-component module counts, ranks, alphas, dtypes,
                              metadata and the per-key report. Without --family both families are
                              tried and the one the file fits is reported.
+              generate       text to image on a Diffusers ONNX export with LoRA adapters
+                             (the Diffusers LoRA tutorial's operations, in order)
             """;
 
     private LoricaCli() {
@@ -42,6 +49,13 @@ public final class LoricaCli {
     /** Runs the command line with the given streams; returns the exit code. */
     static int run(String[] args, PrintStream out, PrintStream err) {
         List<String> rest = new ArrayList<>(List.of(args));
+        if (!rest.isEmpty() && rest.get(0).equals("generate")) {
+            if (rest.size() == 2 && (rest.get(1).equals("--help") || rest.get(1).equals("help"))) {
+                out.print(GenerateCommand.USAGE);
+                return OK;
+            }
+            return new GenerateCommand(out, err).run(rest.subList(1, rest.size()));
+        }
         if (rest.size() >= 2 && rest.get(0).equals("lora") && rest.get(1).equals("inspect")) {
             rest = rest.subList(2, rest.size());
             Optional<String> family = Optional.empty();

@@ -6,6 +6,7 @@ import io.lorica.api.adapter.LoraAdapter;
 import io.lorica.api.policy.EffectiveScales;
 
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -31,6 +32,22 @@ public interface ModelHandle extends AutoCloseable {
     Set<String> outputNames();
 
     /**
+     * The graph's inputs (initializers excluded) with their declared element types and shapes, in graph order: what a
+     * pipeline reads to feed a model whatever its export chose (int32 or int64 token ids, a scalar or per-batch
+     * timestep, float32 or float16).
+     *
+     * @since 1.1
+     */
+    Map<String, TensorSpec> inputSpecs();
+
+    /**
+     * The graph's outputs with their declared element types and shapes, in graph order.
+     *
+     * @since 1.1
+     */
+    Map<String, TensorSpec> outputSpecs();
+
+    /**
      * The layers LoRA can target in this graph: Diffusers module path -> geometry, in graph order; empty for roles
      * without a component. The source of the {@link io.lorica.api.format.ModuleCatalog} adapters are converted against.
      */
@@ -49,6 +66,14 @@ public interface ModelHandle extends AutoCloseable {
      */
     LoraBinding bind(LoraMode mode, EffectiveScales scales, Map<String, LoraAdapter> adapters);
 
+    /**
+     * The adapters baked into this model's base weights by {@code fuse_lora}, in activation order; empty when the
+     * weights are pristine. A generation leaves them out of its dynamic scales on this model: they act already.
+     *
+     * @since 1.1
+     */
+    List<String> fusedAdapters();
+
     /** A binding with no adapters: the pristine base model. Closing it is a no-op. */
     LoraBinding base();
 
@@ -63,6 +88,17 @@ public interface ModelHandle extends AutoCloseable {
      * @throws IllegalStateException    when the binding or handle is closed or ONNX Runtime fails, with the cause
      */
     Map<String, TensorData> run(Map<String, TensorData> inputs, LoraBinding binding);
+
+    /**
+     * Runs the model and returns only the outputs asked for (the others are not copied out of native memory; ONNX
+     * Runtime may also skip computing them).
+     *
+     * @param outputs names of graph outputs, at least one
+     * @throws IllegalArgumentException as {@link #run(Map, LoraBinding)}, or naming an output the graph does not have
+     * @throws IllegalStateException    as {@link #run(Map, LoraBinding)}
+     * @since 1.1
+     */
+    Map<String, TensorData> run(Map<String, TensorData> inputs, LoraBinding binding, Set<String> outputs);
 
     /** {@code run(inputs, base())}. */
     default Map<String, TensorData> run(Map<String, TensorData> inputs) {

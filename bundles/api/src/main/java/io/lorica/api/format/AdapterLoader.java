@@ -44,4 +44,15 @@ public interface AdapterLoader {
      * @throws IllegalArgumentException when the reference escapes the configured roots
      */
     LoraAdapter load(AdapterReference reference, ModelFamily family);
+
+    /**
+     * Loads the adapter for the model described by {@code catalog} (its family, module paths and layer geometries),
+     * e.g. a pipeline's models as opened ({@link io.lorica.api.engine.ModelHandle#loraTargets()}), which may differ in
+     * width from the family's reference model.
+     *
+     * @throws AdapterFormatException as {@link #load(AdapterReference, ModelFamily)}, judged against the catalog
+     * @throws IllegalArgumentException when the reference escapes the configured roots
+     * @since 1.1
+     */
+    LoraAdapter load(AdapterReference reference, ModuleCatalog catalog);
 }

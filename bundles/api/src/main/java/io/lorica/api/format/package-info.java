@@ -8,5 +8,5 @@
  * ({@code lora_conversion_utils.py}).
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.0.0")
+@org.osgi.annotation.versioning.Version("1.1.0")
 package io.lorica.api.format;

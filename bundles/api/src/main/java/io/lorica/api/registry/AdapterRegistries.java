@@ -20,4 +20,13 @@ public interface AdapterRegistries {
      *                   engine (fusing is then refused with a clear message)
      */
     AdapterRegistry create(String pipelineId, ModelFamily family, FuseBackend backend);
+
+    /**
+     * A new, empty registry whose adapters are converted against {@code catalog} (the pipeline's models as opened)
+     * instead of the family's reference model.
+     *
+     * @param catalog the module paths and geometries of the pipeline's models; its family is the registry's
+     * @since 1.1
+     */
+    AdapterRegistry create(String pipelineId, io.lorica.api.format.ModuleCatalog catalog, FuseBackend backend);
 }

@@ -8,5 +8,5 @@
  * ({@link io.lorica.api.registry.AdapterRegistryListener}).
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.0.0")
+@org.osgi.annotation.versioning.Version("1.1.0")
 package io.lorica.api.registry;

@@ -150,4 +150,15 @@ public final class EngineComponent implements InferenceEngine {
     public ModelHandle open(Path modelFile, ModelRole role) {
         return engine.open(modelFile, role);
     }
+
+    @Override
+    public ModelHandle open(Path modelFile, ModelRole role, io.lorica.api.ModelFamily family) {
+        return engine.open(modelFile, role, family);
+    }
+
+    @Override
+    public io.lorica.api.registry.FuseBackend fuseBackend(
+            java.util.Map<io.lorica.api.Component, ModelHandle> handles) {
+        return engine.fuseBackend(handles);
+    }
 }

@@ -74,21 +74,24 @@ public final class OnnxInferenceEngine implements InferenceEngine {
 
     @Override
     public OnnxModelHandle open(Path modelFile, ModelRole role) {
-        return family != null ? open(modelFile, role, family) : openWith(modelFile, role, null);
+        return family != null ? openWith(modelFile, role, ReferenceModels.catalog(family), ModuleIndex.Geometry.CATALOG)
+                : openWith(modelFile, role, null, ModuleIndex.Geometry.CATALOG);
     }
 
     /**
-     * Opens a model whose family is known.
+     * Opens a model whose family is known: its LoRA targets are the family's module paths found in the graph, with the
+     * graph's geometry ({@link ModuleIndex.Geometry#GRAPH}).
      *
      * @throws IllegalArgumentException as {@link #open(Path, ModelRole)}, or when the role's component is not part of
      *                                  the family
      * @throws IllegalStateException    as {@link #open(Path, ModelRole)}
      */
+    @Override
     public OnnxModelHandle open(Path modelFile, ModelRole role, ModelFamily family) {
         if (family == null) {
             throw new IllegalArgumentException("family must not be null");
         }
-        return openWith(modelFile, role, ReferenceModels.catalog(family));
+        return openWith(modelFile, role, ReferenceModels.catalog(family), ModuleIndex.Geometry.GRAPH);
     }
 
     /**
@@ -101,10 +104,11 @@ public final class OnnxInferenceEngine implements InferenceEngine {
         if (catalog == null) {
             throw new IllegalArgumentException("catalog must not be null");
         }
-        return openWith(modelFile, role, catalog);
+        return openWith(modelFile, role, catalog, ModuleIndex.Geometry.CATALOG);
     }
 
-    private OnnxModelHandle openWith(Path modelFile, ModelRole role, ModuleCatalog catalog) {
+    private OnnxModelHandle openWith(Path modelFile, ModelRole role, ModuleCatalog catalog,
+            ModuleIndex.Geometry geometry) {
         if (modelFile == null || role == null) {
             throw new IllegalArgumentException("model file and role must not be null");
         }
@@ -112,7 +116,7 @@ public final class OnnxInferenceEngine implements InferenceEngine {
         Optional<Component> component = role.component();
         ModuleIndex index = null;
         if (component.isPresent()) {
-            index = catalog != null ? ModuleIndex.build(model, catalog, component.get())
+            index = catalog != null ? ModuleIndex.build(model, catalog, component.get(), geometry)
                     : detect(model, component.get());
         }
         return new OnnxModelHandle(runtime, modelFile, role, model, index, options);
@@ -136,5 +140,21 @@ public final class OnnxInferenceEngine implements InferenceEngine {
             throw new IllegalArgumentException("no model family has component " + component);
         }
         return best;
+    }
+
+    @Override
+    public EngineFuseBackend fuseBackend(java.util.Map<Component, io.lorica.api.engine.ModelHandle> handles) {
+        if (handles == null || handles.isEmpty()) {
+            throw new IllegalArgumentException("handles must name at least one component");
+        }
+        java.util.Map<Component, OnnxModelHandle> own = new java.util.EnumMap<>(Component.class);
+        handles.forEach((component, handle) -> {
+            if (!(handle instanceof OnnxModelHandle onnx)) {
+                throw new IllegalArgumentException("the handle of " + component + " (" + handle
+                        + ") was not opened by an ONNX Runtime engine");
+            }
+            own.put(component, onnx);
+        });
+        return new EngineFuseBackend(own);
     }
 }

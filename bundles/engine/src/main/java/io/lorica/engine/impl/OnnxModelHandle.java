@@ -18,6 +18,7 @@ import io.lorica.api.engine.LoraBinding;
 import io.lorica.api.engine.LoraMode;
 import io.lorica.api.engine.ModelHandle;
 import io.lorica.api.engine.ModelRole;
+import io.lorica.api.engine.TensorSpec;
 import io.lorica.api.policy.EffectiveScales;
 import io.lorica.engine.index.ModuleIndex;
 import io.lorica.engine.lora.BranchLayout;
@@ -123,6 +124,8 @@ public final class OnnxModelHandle implements ModelHandle {
     private final List<ValueInfo> inputs;
     private final Set<String> inputNames;
     private final Set<String> outputNames;
+    private final Map<String, TensorSpec> inputSpecs;
+    private final Map<String, TensorSpec> outputSpecs;
     private final Map<String, LayerGeometry> targets;
     private final Options options;
     private final AtomicInteger sessionsCreated = new AtomicInteger();
@@ -167,6 +170,8 @@ public final class OnnxModelHandle implements ModelHandle {
         Set<String> out = new LinkedHashSet<>();
         model.outputs().forEach(v -> out.add(v.name()));
         this.outputNames = Collections.unmodifiableSet(out);
+        this.inputSpecs = specs(inputs);
+        this.outputSpecs = specs(model.outputs());
         Map<String, LayerGeometry> t = new LinkedHashMap<>();
         if (index != null) {
             LoraGraphRewriter.Rewritten r = LoraGraphRewriter.rewrite(model, index);
@@ -247,6 +252,25 @@ public final class OnnxModelHandle implements ModelHandle {
     @Override
     public Set<String> outputNames() {
         return outputNames;
+    }
+
+    @Override
+    public Map<String, TensorSpec> inputSpecs() {
+        return inputSpecs;
+    }
+
+    @Override
+    public Map<String, TensorSpec> outputSpecs() {
+        return outputSpecs;
+    }
+
+    private static Map<String, TensorSpec> specs(List<ValueInfo> values) {
+        Map<String, TensorSpec> specs = new LinkedHashMap<>();
+        for (ValueInfo v : values) {
+            long[] shape = v.shape().stream().mapToLong(ValueInfo.Dim::value).toArray();
+            specs.put(v.name(), new TensorSpec(v.dtype(), shape, v.hasShape()));
+        }
+        return Collections.unmodifiableMap(specs);
     }
 
     @Override
@@ -490,6 +514,7 @@ public final class OnnxModelHandle implements ModelHandle {
     }
 
     /** The adapters baked into the weights of the dynamic session, in activation order; empty when pristine. */
+    @Override
     public List<String> fusedAdapters() {
         return current.scales().adapterNames();
     }
@@ -580,8 +605,22 @@ public final class OnnxModelHandle implements ModelHandle {
 
     @Override
     public Map<String, TensorData> run(Map<String, TensorData> inputs, LoraBinding binding) {
-        if (inputs == null || binding == null) {
-            throw new IllegalArgumentException("inputs and binding must not be null");
+        return run(inputs, binding, outputNames);
+    }
+
+    @Override
+    public Map<String, TensorData> run(Map<String, TensorData> inputs, LoraBinding binding, Set<String> outputs) {
+        if (inputs == null || binding == null || outputs == null) {
+            throw new IllegalArgumentException("inputs, binding and outputs must not be null");
+        }
+        if (outputs.isEmpty()) {
+            throw new IllegalArgumentException("no output asked for; " + modelFile + " has " + outputNames);
+        }
+        for (String name : outputs) {
+            if (!outputNames.contains(name)) {
+                throw new IllegalArgumentException("unknown output '" + name + "' of " + modelFile + "; it has "
+                        + outputNames);
+            }
         }
         if (!(binding instanceof OnnxLoraBinding) || ((OnnxLoraBinding) binding).owner() != this) {
             throw new IllegalArgumentException("binding " + binding + " was not made by the handle of " + modelFile);
@@ -601,11 +640,11 @@ public final class OnnxModelHandle implements ModelHandle {
                     lora = zeroRank.tensors();
                 }
                 if (b.session() != null) {
-                    return execute(b.session().session(), inputs, lora);
+                    return execute(b.session().session(), inputs, lora, outputs);
                 }
                 PatchedSession s = acquireCurrent();
                 try {
-                    return execute(s.session(), inputs, lora);
+                    return execute(s.session(), inputs, lora, outputs);
                 } finally {
                     s.release();
                 }
@@ -618,7 +657,7 @@ public final class OnnxModelHandle implements ModelHandle {
     }
 
     private Map<String, TensorData> execute(OrtSession target, Map<String, TensorData> inputs,
-            Map<String, OnnxTensor> lora) {
+            Map<String, OnnxTensor> lora, Set<String> outputs) {
         Map<String, OnnxTensor> created = new LinkedHashMap<>();
         try {
             for (Map.Entry<String, TensorData> e : inputs.entrySet()) {
@@ -628,12 +667,12 @@ public final class OnnxModelHandle implements ModelHandle {
             if (lora != null) {
                 feed.putAll(lora);
             }
-            try (OrtSession.Result result = target.run(feed, outputNames)) {
-                Map<String, TensorData> outputs = new LinkedHashMap<>();
+            try (OrtSession.Result result = target.run(feed, outputs)) {
+                Map<String, TensorData> copies = new LinkedHashMap<>();
                 for (Map.Entry<String, OnnxValue> e : result) {
-                    outputs.put(e.getKey(), copy(e.getKey(), e.getValue()));
+                    copies.put(e.getKey(), copy(e.getKey(), e.getValue()));
                 }
-                return Collections.unmodifiableMap(outputs);
+                return Collections.unmodifiableMap(copies);
             }
         } catch (OrtException e) {
             throw new IllegalStateException("ONNX Runtime failed to run " + modelFile + ": " + e.getMessage(), e);

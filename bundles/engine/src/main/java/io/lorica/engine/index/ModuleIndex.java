@@ -79,11 +79,33 @@ public final class ModuleIndex {
      * @throws IllegalArgumentException when an argument is null or the component is not part of the catalog's family
      */
     public static ModuleIndex build(OnnxModel model, ModuleCatalog catalog, Component component) {
-        if (model == null || catalog == null || component == null) {
-            throw new IllegalArgumentException("model, catalog and component must not be null");
+        return build(model, catalog, component, Geometry.CATALOG);
+    }
+
+    /**
+     * Indexes {@code model} as {@code component} of the model described by {@code catalog}, with each module's
+     * geometry checked against the catalog ({@link Geometry#CATALOG}) or taken from the graph
+     * ({@link Geometry#GRAPH}).
+     *
+     * @throws IllegalArgumentException when an argument is null or the component is not part of the catalog's family
+     */
+    public static ModuleIndex build(OnnxModel model, ModuleCatalog catalog, Component component, Geometry geometry) {
+        if (model == null || catalog == null || component == null || geometry == null) {
+            throw new IllegalArgumentException("model, catalog, component and geometry must not be null");
         }
         catalog.family().requireComponent(component);
-        return new Builder(model, catalog, component).build();
+        return new Builder(model, catalog, component, geometry).build();
+    }
+
+    /** Where the geometry of a bound module comes from. */
+    public enum Geometry {
+        /** The catalog's: a graph layer of another shape is not bound (it is listed in {@link #problems()}). */
+        CATALOG,
+        /**
+         * The graph's: the catalog only names the modules, so models at other widths or depths than the reference
+         * (distilled or test models) are indexed; modules missing from the graph are listed in {@link #problems()}.
+         */
+        GRAPH
     }
 
     /** The component indexed. */
@@ -192,11 +214,13 @@ public final class ModuleIndex {
         private final ModuleCatalog catalog;
         private final Component component;
         private final Map<String, LayerGeometry> modules;
+        private final Geometry geometry;
         private final Map<String, Node> producers = new LinkedHashMap<>();
         private final Map<String, List<Node>> consumers = new LinkedHashMap<>();
 
-        Builder(OnnxModel model, ModuleCatalog catalog, Component component) {
+        Builder(OnnxModel model, ModuleCatalog catalog, Component component, Geometry geometry) {
             this.model = model;
+            this.geometry = geometry;
             this.catalog = catalog;
             this.component = component;
             this.modules = catalog.modules(component);
@@ -256,7 +280,7 @@ public final class ModuleIndex {
                 Candidate candidate = found.iterator().next();
                 try {
                     LayerBinding binding = bind(module, candidate);
-                    if (!binding.geometry().equals(entry.getValue())) {
+                    if (geometry == Geometry.CATALOG && !binding.geometry().equals(entry.getValue())) {
                         problems.put(module, "shape disagrees with the catalog: " + candidate.node.describe()
                                 + " with weight '" + candidate.initializer + "' "
                                 + Arrays.toString(binding.weightShape()) + " is " + describe(binding.geometry())

@@ -85,6 +85,15 @@ public final class DefaultAdapterLoader implements AdapterLoader {
         }
     }
 
+    @Override
+    public LoraAdapter load(AdapterReference reference, ModuleCatalog catalog) {
+        Objects.requireNonNull(catalog, "catalog");
+        Path path = resolver.resolve(reference);
+        try (SafetensorsFile file = open(path)) {
+            return load(file, catalog);
+        }
+    }
+
     /** How each offered format judges an already opened source, in the order they are tried. */
     public Map<String, Recognition> recognise(TensorSource source) {
         return recognise(source, formats.snapshot());
@@ -92,6 +101,17 @@ public final class DefaultAdapterLoader implements AdapterLoader {
 
     /** Loads an already opened source (the file stays mapped for as long as the adapter's tensors are reachable). */
     public LoraAdapter load(TensorSource source, ModelFamily family) {
+        Objects.requireNonNull(family, "family");
+        return load(source, catalogs.apply(family));
+    }
+
+    /**
+     * Loads an already opened source for the model {@code catalog} describes (the file stays mapped for as long as
+     * the adapter's tensors are reachable).
+     */
+    public LoraAdapter load(TensorSource source, ModuleCatalog catalog) {
+        Objects.requireNonNull(catalog, "catalog");
+        ModelFamily family = catalog.family();
         List<FormatRegistry.Entry> offered = formats.snapshot();
         Map<String, Recognition> verdicts = recognise(source, offered);
         AdapterFormat best = null;
@@ -107,7 +127,7 @@ public final class DefaultAdapterLoader implements AdapterLoader {
             throw new AdapterFormatException(source.name(), "<keys>", "no adapter format recognises this file; offered formats said "
                     + describe(verdicts) + (offered.isEmpty() ? " (no format is registered)" : ""));
         }
-        ConversionContext context = new ConversionContext(family, catalogs.apply(family));
+        ConversionContext context = new ConversionContext(family, catalog);
         try {
             LoraAdapter adapter = best.convert(source, context);
             if (adapter == null) {

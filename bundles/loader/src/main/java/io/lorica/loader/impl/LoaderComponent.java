@@ -198,4 +198,9 @@ public final class LoaderComponent implements AdapterLoader {
     public LoraAdapter load(AdapterReference reference, ModelFamily family) {
         return loader.load(reference, family);
     }
+
+    @Override
+    public LoraAdapter load(AdapterReference reference, io.lorica.api.format.ModuleCatalog catalog) {
+        return loader.load(reference, catalog);
+    }
 }

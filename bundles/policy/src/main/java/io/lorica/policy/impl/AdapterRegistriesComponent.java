@@ -58,10 +58,24 @@ public final class AdapterRegistriesComponent implements AdapterRegistries {
         public LoraAdapter load(AdapterReference reference, ModelFamily family) {
             return loader().load(reference, family);
         }
+
+        @Override
+        public LoraAdapter load(AdapterReference reference, io.lorica.api.format.ModuleCatalog catalog) {
+            return loader().load(reference, catalog);
+        }
     };
 
     @Override
     public AdapterRegistry create(String pipelineId, ModelFamily family, FuseBackend backend) {
         return new DefaultAdapterRegistry(pipelineId, family, current, backend);
+    }
+
+    @Override
+    public AdapterRegistry create(String pipelineId, io.lorica.api.format.ModuleCatalog catalog,
+            FuseBackend backend) {
+        if (catalog == null) {
+            throw new IllegalArgumentException("catalog of pipeline " + pipelineId + " must not be null");
+        }
+        return DefaultAdapterRegistry.forCatalog(pipelineId, catalog, current, backend);
     }
 }

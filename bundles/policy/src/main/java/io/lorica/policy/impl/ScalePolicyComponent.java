@@ -61,6 +61,13 @@ public final class ScalePolicyComponent implements ScalePolicy {
     private final ScaleExpander expander = new ScaleExpander();
     private volatile State state;
 
+    /** A policy with the default limits and presets, for use without a container. */
+    public static ScalePolicyComponent withDefaults() {
+        ScalePolicyComponent policy = new ScalePolicyComponent();
+        policy.activate(Map.of());
+        return policy;
+    }
+
     @Activate
     void activate(Map<String, Object> properties) {
         state = State.of(config(properties));

@@ -8,6 +8,7 @@ import io.lorica.api.ModelFamily;
 import io.lorica.api.adapter.LoraAdapter;
 import io.lorica.api.format.AdapterFormatException;
 import io.lorica.api.format.AdapterLoader;
+import io.lorica.api.format.ModuleCatalog;
 import io.lorica.api.policy.AdapterSettings;
 import io.lorica.api.policy.AdapterWeight;
 import io.lorica.api.registry.AdapterInfo;
@@ -114,6 +115,8 @@ public final class DefaultAdapterRegistry implements AdapterRegistry {
 
     private final String pipelineId;
     private final ModelFamily family;
+    /** The model adapters are converted for; null for the family's reference model. */
+    private final ModuleCatalog catalog;
     private final AdapterLoader loader;
     private final FuseBackend backend;
 
@@ -137,6 +140,25 @@ public final class DefaultAdapterRegistry implements AdapterRegistry {
      */
     public DefaultAdapterRegistry(String pipelineId, ModelFamily family, AdapterLoader loader,
             FuseBackend fuseBackend) {
+        this(pipelineId, family, null, loader, fuseBackend);
+    }
+
+    /**
+     * A registry with nothing loaded whose adapters are converted against {@code catalog}: the pipeline's models as
+     * opened, which may differ in width from the family's reference model.
+     *
+     * @throws IllegalArgumentException when an argument is null or the id is blank
+     */
+    public static DefaultAdapterRegistry forCatalog(String pipelineId, ModuleCatalog catalog, AdapterLoader loader,
+            FuseBackend fuseBackend) {
+        if (catalog == null) {
+            throw new IllegalArgumentException("catalog of pipeline " + pipelineId + " must not be null");
+        }
+        return new DefaultAdapterRegistry(pipelineId, catalog.family(), catalog, loader, fuseBackend);
+    }
+
+    private DefaultAdapterRegistry(String pipelineId, ModelFamily family, ModuleCatalog catalog,
+            AdapterLoader loader, FuseBackend fuseBackend) {
         if (pipelineId == null || pipelineId.isBlank()) {
             throw new IllegalArgumentException("pipelineId must not be blank, got '" + pipelineId + "'");
         }
@@ -146,6 +168,7 @@ public final class DefaultAdapterRegistry implements AdapterRegistry {
         }
         this.pipelineId = pipelineId;
         this.family = family;
+        this.catalog = catalog;
         this.loader = loader;
         this.backend = fuseBackend == FuseBackend.NONE ? FuseBackend.none(pipelineId) : fuseBackend;
         this.state = RegistrySnapshot.empty(family);
@@ -201,7 +224,7 @@ public final class DefaultAdapterRegistry implements AdapterRegistry {
             AdapterNames.require(adapterName, "adapterName");
             requireFreeName(state, adapterName);
         }
-        LoraAdapter adapter = loader.load(reference, family);
+        LoraAdapter adapter = catalog != null ? loader.load(reference, catalog) : loader.load(reference, family);
         if (adapter == null) {
             throw new IllegalStateException("the adapter loader returned nothing for " + reference.describe());
         }

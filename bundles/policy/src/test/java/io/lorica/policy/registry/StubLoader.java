@@ -70,4 +70,9 @@ final class StubLoader implements AdapterLoader {
         }
         return factory.apply(family);
     }
+
+    @Override
+    public LoraAdapter load(AdapterReference reference, io.lorica.api.format.ModuleCatalog catalog) {
+        return load(reference, catalog.family());
+    }
 }
