@@ -134,6 +134,20 @@ final class GenerateCommand {
             NpyArray array = Npy.read(a.latents().get());
             latents.add(array.data());
         }
+        int size = directory.defaultImageSize();
+        double guidance = a.guidance().orElse(directory.family() == ModelFamily.SDXL ? 5.0 : 7.5);
+        long seed = a.seed().orElseGet(() -> ThreadLocalRandom.current().nextLong(0, 1L << 32));
+        // checked before any model is opened
+        GenerationRequest request = new GenerationRequest(a.prompt(), a.negativePrompt(), a.width().orElse(size),
+                a.height().orElse(size), a.steps().orElse(50), guidance, seed, schedulerName, Optional.empty(), 1);
+        if (schedulerFile == null) {
+            Schedulers.names().stream().filter(n -> n.equalsIgnoreCase(request.scheduler())).findAny()
+                    .orElseThrow(() -> new BadInput("--scheduler " + request.scheduler() + " is unknown, expected one of "
+                            + Schedulers.names() + " or a scheduler_config.json file"));
+        }
+        if (a.seed().isEmpty() && a.latents().isEmpty()) {
+            err.println("lorica: seed " + seed);
+        }
         Standalone lorica = new Standalone(a.cpu() ? ProviderRequest.CPU : ProviderRequest.AUTO);
         try (StableDiffusionPipeline pipeline = lorica.open("cli", a.model(),
                 StableDiffusionPipeline.Options.DEFAULTS)) {
@@ -164,14 +178,6 @@ final class GenerateCommand {
             err.println("lorica: active adapters " + registry.getActiveAdapters() + ", all " + registry.adapters()
                     .stream().map(i -> i.name()).toList() + ", lora " + (registry.defaults().enabled() ? "enabled"
                             : "disabled"));
-            int size = directory.defaultImageSize();
-            double guidance = a.guidance().orElse(directory.family() == ModelFamily.SDXL ? 5.0 : 7.5);
-            long seed = a.seed().orElseGet(() -> ThreadLocalRandom.current().nextLong(0, 1L << 32));
-            if (a.seed().isEmpty() && a.latents().isEmpty()) {
-                err.println("lorica: seed " + seed);
-            }
-            GenerationRequest request = new GenerationRequest(a.prompt(), a.negativePrompt(), a.width().orElse(size),
-                    a.height().orElse(size), a.steps().orElse(50), guidance, seed, schedulerName, Optional.empty(), 1);
             StableDiffusionPipeline.Generation generation = pipeline.generate(request,
                     (step, total, preview) -> err.println("step " + step + "/" + total), schedulerFile, latents);
             write(a.output(), generation.result().image(0));
@@ -179,8 +185,11 @@ final class GenerateCommand {
                 Npy.write(a.outputNpy().get(), new NpyArray(new long[] {generation.height(), generation.width(),
                         3}, generation.images().get(0)));
             }
-            out.println(a.output() + " " + generation.width() + "x" + generation.height() + " seed " + seed + " "
-                    + generation.result().timings());
+            StringBuilder timings = new StringBuilder();
+            generation.result().timings().forEach((stage, time) -> timings.append(' ').append(stage).append(' ')
+                    .append(time.toMillis()).append(" ms"));
+            out.println(a.output() + " " + generation.width() + "x" + generation.height() + " seed " + seed + ","
+                    + timings);
             return LoricaCli.OK;
         }
     }

@@ -30,6 +30,7 @@ public final class LoricaCli {
             usage: lorica lora inspect FILE [--family sd15|sdxl] [--json]
                    lorica generate --model DIR --prompt TEXT --output FILE.png [options]
                    lorica generate --help
+                   lorica testkit write DIR [sd15|sdxl] [tiny|mid] [--seed N] | lora DIR FILE [...]
 
               lora inspect   read a LoRA file, detect its format and convert it for a model family;
                              prints format, per-component module counts, ranks, alphas, dtypes,
@@ -37,18 +38,28 @@ public final class LoricaCli {
                              tried and the one the file fits is reported.
               generate       text to image on a Diffusers ONNX export with LoRA adapters
                              (the Diffusers LoRA tutorial's operations, in order)
+              testkit        write tiny or mid-size pipelines in the export layout and LoRA files
+                             for them; their weights are random (for tests and benchmarks)
             """;
 
     private LoricaCli() {
     }
 
     public static void main(String[] args) {
+        // informational logging of the libraries stays off the terminal unless asked for
+        if (System.getProperty("org.slf4j.simpleLogger.defaultLogLevel") == null) {
+            System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
+        }
         System.exit(run(args, System.out, System.err));
     }
 
     /** Runs the command line with the given streams; returns the exit code. */
     static int run(String[] args, PrintStream out, PrintStream err) {
         List<String> rest = new ArrayList<>(List.of(args));
+        if (!rest.isEmpty() && rest.get(0).equals("testkit")) {
+            // the test kit's own command line: tiny pipelines and LoRA files with random weights
+            return io.lorica.testkit.Main.run(rest.subList(1, rest.size()).toArray(new String[0]), out, err);
+        }
         if (!rest.isEmpty() && rest.get(0).equals("generate")) {
             if (rest.size() == 2 && (rest.get(1).equals("--help") || rest.get(1).equals("help"))) {
                 out.print(GenerateCommand.USAGE);

@@ -43,7 +43,8 @@ public record PipelineDescriptor(String id, ModelFamily family, Path modelDirect
 
     /**
      * A descriptor with the family's usual defaults: SD 1.5 512x512, SDXL 1024x1024; 30 steps, guidance 7.5 (SD 1.5)
-     * or 5.0 (SDXL), scheduler {@code "euler"}.
+     * or 5.0 (SDXL), scheduler {@code "default"} (the one the model's {@code scheduler_config.json} names, as a
+     * Diffusers pipeline loaded from the folder uses).
      */
     public static PipelineDescriptor of(String id, ModelFamily family, Path modelDirectory) {
         if (family == null) {
@@ -51,6 +52,6 @@ public record PipelineDescriptor(String id, ModelFamily family, Path modelDirect
         }
         int size = family == ModelFamily.SDXL ? 1024 : 512;
         double guidance = family == ModelFamily.SDXL ? 5.0 : 7.5;
-        return new PipelineDescriptor(id, family, modelDirectory, size, size, 30, guidance, "euler");
+        return new PipelineDescriptor(id, family, modelDirectory, size, size, 30, guidance, "default");
     }
 }

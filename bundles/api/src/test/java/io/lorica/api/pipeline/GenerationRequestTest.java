@@ -31,7 +31,7 @@ class GenerationRequestTest {
         assertEquals(512, request.width());
         assertEquals(30, request.steps());
         assertEquals(7.5, request.guidanceScale());
-        assertEquals("euler", request.scheduler());
+        assertEquals("default", request.scheduler());
         assertEquals(1, request.batchCount());
         assertEquals("", request.negativePrompt());
         assertEquals(Optional.empty(), request.adapters());

@@ -28,7 +28,8 @@ import org.slf4j.LoggerFactory;
 /**
  * One configured pipeline (factory PID {@code io.lorica.pipeline}: one {@code etc/io.lorica.pipeline-NAME.cfg} per
  * model folder), opened through the Stable Diffusion provider and registered as a {@link Pipeline} service with the
- * properties {@code lorica.pipeline.id}, {@code lorica.pipeline.family} and {@code lorica.pipeline.model.dir}.
+ * properties {@code lorica.pipeline.id}, {@code lorica.pipeline.family}, {@code lorica.pipeline.model.dir},
+ * {@code lorica.pipeline.random.weights} (true for a test-kit model) and {@code lorica.pipeline.embedded} (false).
  * Changing the configuration reopens it; removing it, or the provider going away, closes it after its running
  * generations.
  */
@@ -85,7 +86,7 @@ public final class ConfiguredPipeline {
         StableDiffusionPipeline.Options options = options(config.lora_mode(), config.guidance_mode());
         this.pipeline = provider instanceof StableDiffusionProvider sd ? sd.open(descriptor, options)
                 : provider.open(descriptor);
-        this.registration = register(context, pipeline, directory);
+        this.registration = register(context, pipeline, directory, false);
         LOG.info("pipeline '{}' ({}) registered from {}", descriptor.id(), descriptor.family().id(), folder);
     }
 
@@ -114,12 +115,13 @@ public final class ConfiguredPipeline {
     }
 
     static ServiceRegistration<Pipeline> register(BundleContext context, Pipeline pipeline,
-            ModelDirectory directory) {
+            ModelDirectory directory, boolean embedded) {
         Hashtable<String, Object> properties = new Hashtable<>();
         properties.put("lorica.pipeline.id", pipeline.descriptor().id());
         properties.put("lorica.pipeline.family", pipeline.descriptor().family().id());
         properties.put("lorica.pipeline.model.dir", directory.folder().toString());
         properties.put("lorica.pipeline.random.weights", directory.randomWeights());
+        properties.put("lorica.pipeline.embedded", embedded);
         return context.registerService(Pipeline.class, pipeline, properties);
     }
 
