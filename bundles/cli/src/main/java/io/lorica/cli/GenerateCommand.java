@@ -55,7 +55,8 @@ final class GenerateCommand {
               --guidance G         guidance_scale (default 7.5 for SD 1.5, 5.0 for SDXL)
               --height/--width     image size (default the UNet's sample_size times 8)
               --seed S             torch.manual_seed(S) noise on the CPU (default: a random seed, printed)
-              --latents FILE.npy   initial noise [1, 4, H/8, W/8] instead of the seed's
+              --latents FILE.npy   initial noise [1, 4, H/8, W/8] instead of the seed's (an ancestral
+                                   scheduler then draws its noise from seed 0)
               --scheduler NAME|FILE  %s, or a scheduler_config.json
               --cpu                never try CUDA
               --output FILE.png    the image, with the generation parameters in PNG text chunks
@@ -130,16 +131,21 @@ final class GenerateCommand {
             }
         }
         List<float[]> latents = new ArrayList<>();
-        if (a.latents().isPresent()) {
-            NpyArray array = Npy.read(a.latents().get());
-            latents.add(array.data());
-        }
+        NpyArray latentArray = a.latents().map(Npy::read).orElse(null);
         int size = directory.defaultImageSize();
         double guidance = a.guidance().orElse(directory.family() == ModelFamily.SDXL ? 5.0 : 7.5);
-        long seed = a.seed().orElseGet(() -> ThreadLocalRandom.current().nextLong(0, 1L << 32));
+        // with --latents, an ancestral scheduler's noise comes from seed 0, so that the run is reproducible
+        long seed = a.seed().orElseGet(() -> a.latents().isPresent() ? 0
+                : ThreadLocalRandom.current().nextLong(0, 1L << 32));
         // checked before any model is opened
         GenerationRequest request = new GenerationRequest(a.prompt(), a.negativePrompt(), a.width().orElse(size),
                 a.height().orElse(size), a.steps().orElse(50), guidance, seed, schedulerName, Optional.empty(), 1);
+        int multiple = directory.sizeMultiple();
+        if (request.width() % multiple != 0 || request.height() % multiple != 0) {
+            throw new BadInput("--width and --height must be multiples of " + multiple + " for this model (the VAE"
+                    + " scales by " + directory.vaeScaleFactor() + ", the UNet down-samples by "
+                    + directory.unetDownsampling() + "), got " + request.width() + "x" + request.height());
+        }
         if (schedulerFile == null) {
             Schedulers.names().stream().filter(n -> n.equalsIgnoreCase(request.scheduler())).findAny()
                     .orElseThrow(() -> new BadInput("--scheduler " + request.scheduler() + " is unknown, expected one of "
@@ -151,6 +157,16 @@ final class GenerateCommand {
         Standalone lorica = new Standalone(a.cpu() ? ProviderRequest.CPU : ProviderRequest.AUTO);
         try (StableDiffusionPipeline pipeline = lorica.open("cli", a.model(),
                 StableDiffusionPipeline.Options.DEFAULTS)) {
+            if (latentArray != null) {
+                long[] expected = pipeline.latentShape(request.height(), request.width());
+                if (!java.util.Arrays.equals(expected, latentArray.shape())) {
+                    throw new BadInput("--latents " + a.latents().get() + " has shape "
+                            + java.util.Arrays.toString(latentArray.shape()) + ", expected "
+                            + java.util.Arrays.toString(expected) + " for " + request.width() + "x"
+                            + request.height());
+                }
+                latents.add(latentArray.data());
+            }
             AdapterRegistry registry = pipeline.adapters();
             for (Map.Entry<String, Path> lora : a.loras().entrySet()) {
                 if (!Files.isRegularFile(lora.getValue())) {
@@ -198,6 +214,8 @@ final class GenerateCommand {
         JsonNode root;
         try {
             root = new ObjectMapper().readTree(json);
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new BadInput("--set-adapters is not valid JSON: " + oneLine(e.getOriginalMessage()));
         } catch (IOException e) {
             throw new BadInput("--set-adapters is not valid JSON: " + oneLine(e.getMessage()));
         }

@@ -119,7 +119,8 @@ class LoricaCliTest {
         assertEquals(64, run("lora", "inspect", "a", "b"));
         assertEquals(64, run("lora", "inspect", "a", "--bogus"));
         assertEquals(64, run("lora", "inspect", "a", "--family"));
-        assertEquals(64, run("generate"));
+        // generate reports wrong usage as rejected input: exit 2 with a one-line error (see GenerateCommand.USAGE)
+        assertEquals(2, run("generate"));
         assertEquals(0, run("--help"));
     }
 

@@ -32,9 +32,12 @@ import java.util.Optional;
  * @param forceZerosForEmptyPrompt whether an empty negative prompt gives zero embeddings (SDXL)
  * @param sampleSize               the UNet's {@code sample_size} (latent cells per side it was trained at; 64 for
  *                                 SD 1.5, 128 for SDXL when {@code unet/config.json} does not say)
+ * @param unetDownsampling         how much the UNet shrinks the latents ({@code 2^(len(block_out_channels) - 1)}: 8
+ *                                 for SD 1.5, 4 for SDXL); an exported graph's up-sampling only meets its skip
+ *                                 connections when the latent size is a multiple of it
  */
 public record ModelDirectory(Path folder, ModelFamily family, String pipelineClass, double vaeScalingFactor,
-        int vaeScaleFactor, boolean forceZerosForEmptyPrompt, int sampleSize) {
+        int vaeScaleFactor, boolean forceZerosForEmptyPrompt, int sampleSize, int unetDownsampling) {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -91,12 +94,24 @@ public record ModelDirectory(Path folder, ModelFamily family, String pipelineCla
             throw new IllegalArgumentException(folder.resolve("unet/config.json") + ": sample_size " + sampleSize
                     + " is invalid, expected 1 to 1024");
         }
-        return new ModelDirectory(folder, family, pipelineClass, scaling, 1 << (stages - 1), forceZeros, sampleSize);
+        int unetStages = unet.path("block_out_channels").isArray() ? unet.path("block_out_channels").size()
+                : xl ? 3 : 4;
+        if (unetStages < 1 || unetStages > 8) {
+            throw new IllegalArgumentException(folder.resolve("unet/config.json") + ": block_out_channels has "
+                    + unetStages + " entries, expected 1 to 8");
+        }
+        return new ModelDirectory(folder, family, pipelineClass, scaling, 1 << (stages - 1), forceZeros, sampleSize,
+                1 << (unetStages - 1));
     }
 
     /** Diffusers' default image size: {@code sample_size * vae_scale_factor} pixels per side. */
     public int defaultImageSize() {
         return sampleSize * vaeScaleFactor;
+    }
+
+    /** What image widths and heights must be multiples of: {@code vaeScaleFactor * unetDownsampling}. */
+    public int sizeMultiple() {
+        return vaeScaleFactor * unetDownsampling;
     }
 
     /** The ONNX file of a role, e.g. {@code unet/model.onnx}. */

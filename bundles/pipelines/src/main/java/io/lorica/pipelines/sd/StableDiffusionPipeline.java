@@ -392,6 +392,11 @@ public final class StableDiffusionPipeline implements Pipeline {
         return schedulerConfig;
     }
 
+    /** The shape of one image's initial latents, {@code [1, C, height / 8, width / 8]}. */
+    public long[] latentShape(int height, int width) {
+        return new long[] {1, latentChannels, height / directory.vaeScaleFactor(), width / directory.vaeScaleFactor()};
+    }
+
     /** The model handle of each LoRA-loadable component. */
     public Map<Component, ModelHandle> loraHandles() {
         return loraHandles;
@@ -429,13 +434,16 @@ public final class StableDiffusionPipeline implements Pipeline {
 
     private Generation run(GenerationRequest request, ProgressListener listener, SchedulerConfig schedulerOverride,
             List<float[]> givenLatents) {
-        int h = request.height() / directory.vaeScaleFactor();
-        int w = request.width() / directory.vaeScaleFactor();
-        int latentSize = latentChannels * h * w;
-        if (request.height() % directory.vaeScaleFactor() != 0 || request.width() % directory.vaeScaleFactor() != 0) {
-            throw new IllegalArgumentException("height and width must be multiples of " + directory.vaeScaleFactor()
-                    + ", got " + request.height() + "x" + request.width());
+        int multiple = directory.sizeMultiple();
+        if (request.height() % multiple != 0 || request.width() % multiple != 0) {
+            throw new IllegalArgumentException("width and height must be multiples of " + multiple + " for this model"
+                    + " (the VAE scales by " + directory.vaeScaleFactor() + ", the UNet down-samples the latents by "
+                    + directory.unetDownsampling() + "), got " + request.width() + "x" + request.height());
         }
+        long[] shape = latentShape(request.height(), request.width());
+        int h = (int) shape[2];
+        int w = (int) shape[3];
+        int latentSize = latentChannels * h * w;
         if (!givenLatents.isEmpty()) {
             if (givenLatents.size() != request.batchCount()) {
                 throw new IllegalArgumentException("latents are given for " + givenLatents.size()

@@ -192,6 +192,16 @@ class StableDiffusionPipelineTest {
     }
 
     @Test
+    void aSizeTheUnetCannotTakeIsRejected() {
+        StableDiffusionPipeline pipe = TestLorica.shared(ModelFamily.SD15);
+        GenerationRequest request = new GenerationRequest("x", "", 64, 72, 2, 7.5, 0, "euler", Optional.empty(), 1);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> pipe.generate(request));
+        assertTrue(e.getMessage().contains("multiples of 64"), e.getMessage());
+        assertEquals(List.of(1, 4, 8, 16), java.util.Arrays.stream(pipe.latentShape(64, 128)).boxed()
+                .map(Long::intValue).toList());
+    }
+
+    @Test
     void closedPipelineRefusesWork() {
         StableDiffusionPipeline pipe = TestLorica.open("closed", TestLorica.tiny(ModelFamily.SD15),
                 StableDiffusionPipeline.Options.DEFAULTS);
