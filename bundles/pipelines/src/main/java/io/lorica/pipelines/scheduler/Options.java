@@ -9,107 +9,46 @@ final class Options {
     private Options() {
     }
 
-    /** An option value as the config file spells it. */
+    /** An option value as the config file spells it: by default the constant's name in lower case. */
     interface ConfigValue {
 
+        /** The constant's name. */
+        String name();
+
         /** The value as written in {@code scheduler_config.json}. */
-        String configValue();
+        default String configValue() {
+            return name().toLowerCase(java.util.Locale.ROOT);
+        }
     }
 
     /** {@code beta_schedule}. */
     enum BetaSchedule implements ConfigValue {
-        LINEAR("linear"), SCALED_LINEAR("scaled_linear"), SQUAREDCOS_CAP_V2("squaredcos_cap_v2");
-
-        private final String value;
-
-        BetaSchedule(String value) {
-            this.value = value;
-        }
-
-        @Override
-        public String configValue() {
-            return value;
-        }
+        LINEAR, SCALED_LINEAR, SQUAREDCOS_CAP_V2;
     }
 
     /** {@code timestep_spacing}. */
     enum Spacing implements ConfigValue {
-        LEADING("leading"), LINSPACE("linspace"), TRAILING("trailing");
-
-        private final String value;
-
-        Spacing(String value) {
-            this.value = value;
-        }
-
-        @Override
-        public String configValue() {
-            return value;
-        }
+        LEADING, LINSPACE, TRAILING;
     }
 
     /** {@code prediction_type}. */
     enum Prediction implements ConfigValue {
-        EPSILON("epsilon"), V_PREDICTION("v_prediction"), SAMPLE("sample");
-
-        private final String value;
-
-        Prediction(String value) {
-            this.value = value;
-        }
-
-        @Override
-        public String configValue() {
-            return value;
-        }
+        EPSILON, V_PREDICTION, SAMPLE;
     }
 
     /** {@code interpolation_type} (Euler). */
     enum Interpolation implements ConfigValue {
-        LINEAR("linear"), LOG_LINEAR("log_linear");
-
-        private final String value;
-
-        Interpolation(String value) {
-            this.value = value;
-        }
-
-        @Override
-        public String configValue() {
-            return value;
-        }
+        LINEAR, LOG_LINEAR;
     }
 
     /** {@code final_sigmas_type}. */
     enum FinalSigmas implements ConfigValue {
-        ZERO("zero"), SIGMA_MIN("sigma_min");
-
-        private final String value;
-
-        FinalSigmas(String value) {
-            this.value = value;
-        }
-
-        @Override
-        public String configValue() {
-            return value;
-        }
+        ZERO, SIGMA_MIN;
     }
 
     /** {@code timestep_type} (Euler). */
     enum TimestepType implements ConfigValue {
-        DISCRETE("discrete"), CONTINUOUS("continuous");
-
-        private final String value;
-
-        TimestepType(String value) {
-            this.value = value;
-        }
-
-        @Override
-        public String configValue() {
-            return value;
-        }
+        DISCRETE, CONTINUOUS;
     }
 
     /**
@@ -147,18 +86,7 @@ final class Options {
      * and run as {@code midpoint}, as Diffusers does.
      */
     enum Solver implements ConfigValue {
-        MIDPOINT("midpoint"), HEUN("heun"), LOGRHO("logrho"), BH1("bh1"), BH2("bh2");
-
-        private final String value;
-
-        Solver(String value) {
-            this.value = value;
-        }
-
-        @Override
-        public String configValue() {
-            return value;
-        }
+        MIDPOINT, HEUN, LOGRHO, BH1, BH2;
 
         /** The solver Diffusers runs for this value: {@code heun} or {@code midpoint}. */
         Solver effective() {
