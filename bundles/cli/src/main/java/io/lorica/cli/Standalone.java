@@ -13,7 +13,6 @@ import io.lorica.loader.impl.BuiltInFormats;
 import io.lorica.loader.impl.DefaultAdapterLoader;
 import io.lorica.loader.impl.FormatRegistry;
 import io.lorica.models.ReferenceModels;
-import io.lorica.ort.OrtRuntime;
 import io.lorica.ort.ProviderRequest;
 import io.lorica.ort.RuntimeSettings;
 import io.lorica.ort.impl.OrtRuntimeImpl;
@@ -32,15 +31,19 @@ import java.nio.file.Path;
  */
 public final class Standalone {
 
-    private final OrtRuntime runtime;
+    private final OrtRuntimeImpl runtime;
     private final OnnxInferenceEngine engine;
     private final DefaultAdapterLoader loader;
     private final ScalePolicy policy;
 
     /** Wires the parts with ONNX Runtime's default thread counts and {@code provider}. */
     public Standalone(ProviderRequest provider) {
-        this.runtime = OrtRuntimeImpl.standalone(new RuntimeSettings(provider, 0, 0L, 0, 0, OptLevel.ALL_OPT, true,
-                true, ""));
+        this(new RuntimeSettings(provider, 0, 0L, 0, 0, OptLevel.ALL_OPT, true, true, ""));
+    }
+
+    /** Wires the parts on a runtime with these settings (provider, threads, optimisation). */
+    public Standalone(RuntimeSettings settings) {
+        this.runtime = OrtRuntimeImpl.standalone(settings);
         this.engine = new OnnxInferenceEngine(runtime);
         FormatRegistry formats = new FormatRegistry();
         BuiltInFormats.register(formats);
@@ -60,6 +63,11 @@ public final class Standalone {
         return policy;
     }
 
+    /** The ONNX Runtime environment and the provider it selected. */
+    public OrtRuntimeImpl runtime() {
+        return runtime;
+    }
+
     /** The engine. */
     public OnnxInferenceEngine engine() {
         return engine;
@@ -76,7 +84,8 @@ public final class Standalone {
                 options);
     }
 
-    private AdapterRegistries registries() {
+    /** Registries that load LoRA files through the built-in formats. */
+    public AdapterRegistries registries() {
         return new AdapterRegistries() {
             @Override
             public AdapterRegistry create(String pipelineId, ModelFamily family, FuseBackend backend) {

@@ -10,13 +10,13 @@ import java.nio.ByteOrder;
 import java.util.Arrays;
 
 /** Conversions between Java arrays and {@link TensorData} in the element type a model declares. */
-final class Tensors {
+public final class Tensors {
 
     private Tensors() {
     }
 
     /** Floating-point values as an F32 or F16 tensor. */
-    static TensorData floats(DType dtype, long[] shape, float[] values) {
+    public static TensorData floats(DType dtype, long[] shape, float[] values) {
         ByteBuffer buffer;
         switch (dtype) {
             case F32 -> {
@@ -37,7 +37,7 @@ final class Tensors {
     }
 
     /** Integer values as an I32 or I64 tensor. */
-    static TensorData ints(DType dtype, long[] shape, long[] values) {
+    public static TensorData ints(DType dtype, long[] shape, long[] values) {
         ByteBuffer buffer;
         switch (dtype) {
             case I64 -> {
@@ -58,7 +58,7 @@ final class Tensors {
     }
 
     /** A number in any of the types a timestep may have (I64, I32, F32, F16). */
-    static TensorData number(DType dtype, long[] shape, double value) {
+    public static TensorData number(DType dtype, long[] shape, double value) {
         int count = Math.toIntExact(Arrays.stream(shape).reduce(1, Math::multiplyExact));
         return switch (dtype) {
             case I64, I32 -> {
@@ -77,7 +77,7 @@ final class Tensors {
     }
 
     /** The values of an F32 or F16 tensor as floats. */
-    static float[] toFloats(String name, TensorData tensor) {
+    public static float[] toFloats(String name, TensorData tensor) {
         ByteBuffer data = tensor.data();
         int count = Math.toIntExact(tensor.elementCount());
         float[] out = new float[count];
