@@ -19,7 +19,6 @@ import io.lorica.api.adapter.LoadReport;
 import io.lorica.api.adapter.LoraAdapter;
 import io.lorica.api.adapter.LoraModule;
 import io.lorica.api.format.AdapterFormatException;
-import io.lorica.api.format.Recognition;
 import io.lorica.loader.impl.BuiltInFormats;
 import io.lorica.loader.impl.DefaultAdapterLoader;
 import io.lorica.loader.impl.FormatRegistry;

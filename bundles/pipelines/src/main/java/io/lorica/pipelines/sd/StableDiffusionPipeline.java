@@ -30,7 +30,6 @@ import io.lorica.pipelines.scheduler.SchedulerConfig;
 import io.lorica.pipelines.scheduler.Schedulers;
 import io.lorica.pipelines.text.ClipTokenizer;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -768,11 +767,6 @@ public final class StableDiffusionPipeline implements Pipeline {
         } finally {
             lifecycle.writeLock().unlock();
         }
-    }
-
-    /** Whether the folder exists and looks like an export (for configuration checks). */
-    static boolean looksLikeExport(Path folder) {
-        return Files.isRegularFile(folder.resolve("model_index.json"));
     }
 
     @Override
