@@ -140,16 +140,16 @@ final class GenerateCommand {
         // checked before any model is opened
         GenerationRequest request = new GenerationRequest(a.prompt(), a.negativePrompt(), a.width().orElse(size),
                 a.height().orElse(size), a.steps().orElse(50), guidance, seed, schedulerName, Optional.empty(), 1);
-        int multiple = directory.sizeMultiple();
-        if (request.width() % multiple != 0 || request.height() % multiple != 0) {
-            throw new BadInput("--width and --height must be multiples of " + multiple + " for this model (the VAE"
-                    + " scales by " + directory.vaeScaleFactor() + ", the UNet down-samples by "
-                    + directory.unetDownsampling() + "), got " + request.width() + "x" + request.height());
-        }
+        directory.requireImageSize(request.width(), request.height());
         if (schedulerFile == null) {
-            Schedulers.names().stream().filter(n -> n.equalsIgnoreCase(request.scheduler())).findAny()
-                    .orElseThrow(() -> new BadInput("--scheduler " + request.scheduler() + " is unknown, expected one of "
-                            + Schedulers.names() + " or a scheduler_config.json file"));
+            // the pipeline's own check, before any model is opened
+            try {
+                Schedulers.create(request.scheduler(), Schedulers.read(directory.schedulerConfig()));
+            } catch (IOException e) {
+                throw new BadInput("cannot read " + directory.schedulerConfig() + ": " + e.getMessage());
+            } catch (IllegalArgumentException e) {
+                throw new BadInput("--scheduler " + request.scheduler() + ": " + e.getMessage());
+            }
         }
         if (a.seed().isEmpty() && a.latents().isEmpty()) {
             err.println("lorica: seed " + seed);

@@ -35,9 +35,12 @@ import java.util.Optional;
  * @param unetDownsampling         how much the UNet shrinks the latents ({@code 2^(len(block_out_channels) - 1)}: 8
  *                                 for SD 1.5, 4 for SDXL); an exported graph's up-sampling only meets its skip
  *                                 connections when the latent size is a multiple of it
+ * @param randomWeights            whether {@code model_index.json} marks the folder as written by Lorica's test kit
+ *                                 (random weights)
  */
 public record ModelDirectory(Path folder, ModelFamily family, String pipelineClass, double vaeScalingFactor,
-        int vaeScaleFactor, boolean forceZerosForEmptyPrompt, int sampleSize, int unetDownsampling) {
+        int vaeScaleFactor, boolean forceZerosForEmptyPrompt, int sampleSize, int unetDownsampling,
+        boolean randomWeights) {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -101,7 +104,7 @@ public record ModelDirectory(Path folder, ModelFamily family, String pipelineCla
                     + unetStages + " entries, expected 1 to 8");
         }
         return new ModelDirectory(folder, family, pipelineClass, scaling, 1 << (stages - 1), forceZeros, sampleSize,
-                1 << (unetStages - 1));
+                1 << (unetStages - 1), modelIndex.has("_lorica_testkit"));
     }
 
     /** Diffusers' default image size: {@code sample_size * vae_scale_factor} pixels per side. */
@@ -112,6 +115,20 @@ public record ModelDirectory(Path folder, ModelFamily family, String pipelineCla
     /** What image widths and heights must be multiples of: {@code vaeScaleFactor * unetDownsampling}. */
     public int sizeMultiple() {
         return vaeScaleFactor * unetDownsampling;
+    }
+
+    /**
+     * Checks an image size against what the models can take.
+     *
+     * @throws IllegalArgumentException naming the size and the multiple it must be of, and why
+     */
+    public void requireImageSize(int width, int height) {
+        int multiple = sizeMultiple();
+        if (width % multiple != 0 || height % multiple != 0) {
+            throw new IllegalArgumentException("width and height must be multiples of " + multiple + " for this model"
+                    + " (the VAE scales by " + vaeScaleFactor + ", the UNet down-samples the latents by "
+                    + unetDownsampling + "), got " + width + "x" + height);
+        }
     }
 
     /** The ONNX file of a role, e.g. {@code unet/model.onnx}. */
@@ -127,12 +144,6 @@ public record ModelDirectory(Path folder, ModelFamily family, String pipelineCla
     /** {@code scheduler/scheduler_config.json}. */
     public Path schedulerConfig() {
         return folder.resolve("scheduler").resolve("scheduler_config.json");
-    }
-
-    /** Whether {@code model_index.json} marks the folder as written by Lorica's test kit (random weights). */
-    public boolean randomWeights() {
-        Path index = folder.resolve("model_index.json");
-        return json(index).has("_lorica_testkit");
     }
 
     static JsonNode json(Path file) {

@@ -433,12 +433,7 @@ public final class StableDiffusionPipeline implements Pipeline {
 
     private Generation run(GenerationRequest request, ProgressListener listener, SchedulerConfig schedulerOverride,
             List<float[]> givenLatents) {
-        int multiple = directory.sizeMultiple();
-        if (request.height() % multiple != 0 || request.width() % multiple != 0) {
-            throw new IllegalArgumentException("width and height must be multiples of " + multiple + " for this model"
-                    + " (the VAE scales by " + directory.vaeScaleFactor() + ", the UNet down-samples the latents by "
-                    + directory.unetDownsampling() + "), got " + request.width() + "x" + request.height());
-        }
+        directory.requireImageSize(request.width(), request.height());
         long[] shape = latentShape(request.height(), request.width());
         int h = (int) shape[2];
         int w = (int) shape[3];
